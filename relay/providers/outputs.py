@@ -1,0 +1,226 @@
+"""Shared helpers for provider adapters: task ids, progress, status words, errors and result URLs.
+
+Every helper is total: it accepts any JSON value and never raises, so adapters stay total too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+from urllib.parse import urlsplit
+
+from relay.providers.base import Output, OutputKind, Status, TaskError
+
+# Deeper than any real callback; bounds the recursion on hostile bodies.
+MAX_DEPTH = 12
+# JSON-in-a-string values (Kie's resultJson) are parsed only up to this size.
+MAX_EMBEDDED_JSON = 1_000_000
+
+_VIDEO_EXT = frozenset({"mp4", "mov", "webm", "m4v", "mkv", "avi"})
+_IMAGE_EXT = frozenset({"png", "jpg", "jpeg", "webp", "gif", "bmp", "avif", "heic"})
+_AUDIO_EXT = frozenset({"mp3", "wav", "m4a", "flac", "ogg", "aac", "opus"})
+
+# Keys (normalized: lowercase, no "_"/"-") whose values are never results: request echoes, callback URLs
+# echoed back, API links, error texts.
+_EXCLUDED_KEYS = frozenset(
+    (
+        "urls links link href geturl cancelurl statusurl responseurl"
+        " fileurl fileurls endimageurl startimageurl firstframeurl lastframeurl"
+        " error errors message msg logs description failreason failmsg errormessage"
+    ).split()
+)
+_EXCLUDED_PREFIXES = tuple("input param request prompt reference mask init origin source stream".split())
+_EXCLUDED_PARTS = ("callback", "webhook", "hook", "notify")
+
+# Status words, normalized by norm_key (lowercase, no "_", "-" or spaces).
+_WORDS: dict[Status, str] = {
+    "succeeded": "success succeeded succeed successful completed complete finished finish done ok ready",
+    "failed": "failed fail failure error errored canceled cancelled cancel timeout timedout rejected expired"
+    " aborted createtaskfailed generatefailed",
+    "queued": "pending queued queue queuing queueing inqueue pendingqueue waiting wait submitted starting created"
+    " notstart",
+    "processing": "processing running inprogress generating onqueue started progress working active",
+}
+STATUS_WORDS: dict[str, Status] = {word: status for status, words in _WORDS.items() for word in words.split()}
+
+
+def norm_key(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def get(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...`` or None when any step is missing or not an object."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def task_id_of(value: Any) -> str | None:
+    """A task id is a non-empty string or an integer (rendered as a string); anything else is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def first_task_id(obj: Any, keys: tuple[str, ...], containers: tuple[str, ...] = ()) -> str | None:
+    """The first task id found under ``keys`` at the top level, then inside each of ``containers``."""
+    for scope in (obj, *(get(obj, c) for c in containers)):
+        if isinstance(scope, dict):
+            for key in keys:
+                found = task_id_of(scope.get(key))
+                if found is not None:
+                    return found
+    return None
+
+
+def text_of(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | str):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def coerce_progress(value: Any) -> int | None:
+    """45, 45.5, "45", "45%" -> 45; clamped to 0..100; anything else -> None."""
+    if isinstance(value, bool):
+        return None
+    number: float
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().rstrip("%").strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if not math.isfinite(number):
+        return None
+    # Truncate rather than round: 99.5 is not done yet.
+    return max(0, min(100, math.floor(number)))
+
+
+def status_from_word(value: Any) -> Status | None:
+    if not isinstance(value, str):
+        return None
+    return STATUS_WORDS.get(norm_key(value))
+
+
+def make_error(code: Any, message: Any, default_code: str = "failed") -> TaskError:
+    return TaskError(code=text_of(code) or default_code, message=text_of(message) or "")
+
+
+def is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return False
+    if any(ch.isspace() for ch in value):
+        return False
+    try:
+        return bool(urlsplit(value).netloc)
+    except ValueError:  # e.g. "http://[" (bad IPv6 literal)
+        return False
+
+
+def kind_from_key(key: str | None) -> OutputKind | None:
+    if not key:
+        return None
+    k = norm_key(key)
+    if any(word in k for word in ("cover", "thumbnail", "poster")):
+        return "image"
+    if "video" in k:
+        return "video"
+    if any(word in k for word in ("audio", "music", "song")):
+        return "audio"
+    if any(word in k for word in ("image", "img", "photo", "picture")):
+        return "image"
+    return None
+
+
+def kind_for(url: str, key_hint: str | None = None) -> OutputKind:
+    by_key = kind_from_key(key_hint)
+    if by_key is not None:
+        return by_key
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return "file"
+    last = path.rsplit("/", 1)[-1]
+    ext = last.rsplit(".", 1)[-1].lower() if "." in last else ""
+    if ext in _VIDEO_EXT:
+        return "video"
+    if ext in _IMAGE_EXT:
+        return "image"
+    if ext in _AUDIO_EXT:
+        return "audio"
+    return "file"
+
+
+def is_excluded_key(key: str) -> bool:
+    k = norm_key(key)
+    return k in _EXCLUDED_KEYS or k.startswith(_EXCLUDED_PREFIXES) or any(p in k for p in _EXCLUDED_PARTS)
+
+
+def parse_embedded_json(value: Any) -> Any:
+    """The value of a JSON object/array held in a string (Kie's ``resultJson``), else None."""
+    if not isinstance(value, str) or len(value) > MAX_EMBEDDED_JSON:
+        return None
+    text = value.strip()
+    if not text.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+class OutputCollector:
+    """Result URLs in first-seen order, each once, http(s) only."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._outputs: list[Output] = []
+
+    def add(self, value: Any, key_hint: str | None = None) -> None:
+        if not is_http_url(value):
+            return
+        url: str = value
+        if url not in self._seen:
+            self._seen.add(url)
+            self._outputs.append(Output(url=url, kind=kind_for(url, key_hint)))
+
+    def walk(self, value: Any, key_hint: str | None = None, depth: int = 0) -> None:
+        """Collect every URL in ``value``, skipping keys that hold inputs, callback URLs or API links.
+
+        The nearest key that names a media kind (``video_urls``, ``images``...) gives the kind of the URLs
+        below it; strings holding JSON are parsed and searched too.
+        """
+        if depth > MAX_DEPTH:
+            return
+        if isinstance(value, str):
+            if is_http_url(value):
+                self.add(value, key_hint)
+            else:
+                embedded = parse_embedded_json(value)
+                if embedded is not None:
+                    self.walk(embedded, key_hint, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                self.walk(item, key_hint, depth + 1)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or is_excluded_key(key):
+                    continue
+                hint = key if kind_from_key(key) is not None else key_hint
+                self.walk(item, hint, depth + 1)
+
+    def outputs(self) -> tuple[Output, ...]:
+        return tuple(self._outputs)

@@ -1,0 +1,77 @@
+"""``POST /hooks/{provider}/{token}``: a provider's callback, acknowledged only once it is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay.errors import BadRequest, PayloadTooLarge, UnknownProvider
+from relay.events import RequestInfo, build_event, parse_json
+
+logger = logging.getLogger(__name__)
+
+
+async def read_body(request: Request, limit_bytes: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed ``limit_bytes`` (before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(f"Content-Length must be a number of bytes, got {declared!r}")
+        if int(declared) > limit_bytes:
+            raise PayloadTooLarge(limit_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLarge(limit_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_callback(request: Request) -> Response:
+    state = request.state
+    started = time.perf_counter()
+    provider_name: str = request.path_params["provider"]
+    provider = state.providers.get(provider_name)
+    if provider is None:
+        raise UnknownProvider(provider_name, list(state.providers))
+    token = state.tokens.read(request.path_params["token"], provider_name)
+    body = await read_body(request, state.settings.max_body_bytes)
+    now_s: float = state.clock()
+    is_json, payload = parse_json(body)
+    provider.verify(request.headers, payload if is_json else None, now_s)
+    update = provider.parse(payload) if is_json else None
+    event = build_event(
+        provider=provider_name,
+        tag=token.tag,
+        update=update,
+        body=body,
+        is_json=is_json,
+        request=RequestInfo(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers=[(name, value) for name, value in request.headers.items()],
+            content_type=request.headers.get("content-type", ""),
+        ),
+        now_s=now_s,
+        partitions=state.settings.partitions,
+    )
+    # The store's own socket timeout also bounds each command; this bounds the whole exchange, retries included.
+    async with asyncio.timeout(state.settings.store_timeout_s):
+        result = await state.store.accept(event, int(now_s * 1000))
+    logger.info(
+        "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
+        provider_name,
+        event.task_id or "-",
+        event.type,
+        result.event_id,
+        result.duplicate,
+        (time.perf_counter() - started) * 1000,
+    )
+    return JSONResponse({"received": True, "event_id": result.event_id, "duplicate": result.duplicate})
