@@ -100,9 +100,9 @@ def _status(payload: dict[str, Any], data: dict[str, Any]) -> tuple[Status, Task
     code = _code(payload)
     msg = payload.get("msg")
     fail_code, fail_msg = data.get("failCode") or data.get("errorCode"), data.get("failMsg") or data.get("errorMessage")
-    # The specific failCode/failMsg (Market, record bodies) beats the generic top-level code/msg.
+    # A non-200 top-level code is the failure Kie reports; failCode/failMsg (Market) explain a 200 with state=fail.
     if code is not None and code != "200":
-        return "failed", make_error(fail_code or code, fail_msg or msg), None
+        return "failed", make_error(code, msg or fail_msg), None
 
     callback_type = data.get("callbackType")
     if isinstance(callback_type, str) and callback_type.strip():

@@ -63,11 +63,17 @@ def test_market_success_reads_result_json_string_and_ignores_param() -> None:
     )
 
 
-def test_market_fail_uses_fail_code_and_message() -> None:
+def test_market_fail_with_a_failure_code_reports_that_code() -> None:
     update = parse(market("fail", code=501, failCode="500", failMsg="Internal server error"))
     assert update.status == "failed"
-    assert update.error == TaskError("500", "Internal server error")
+    assert update.error == TaskError("501", "Playground task")
     assert update.outputs == ()
+
+
+def test_market_fail_under_code_200_uses_fail_code_and_message() -> None:
+    update = parse(market("fail", failCode="500", failMsg="Internal server error"))
+    assert update.status == "failed"
+    assert update.error == TaskError("500", "Internal server error")
 
 
 def test_market_fail_with_code_200_is_still_failed() -> None:
