@@ -22,6 +22,7 @@ from relay.config import Settings
 from relay.errors import RelayError
 from relay.providers import build_providers
 from relay.providers.base import Provider
+from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
 from relay.store.store import Store
 from relay.tokens import CallbackTokens
@@ -37,6 +38,7 @@ class State(TypedDict):
     providers: dict[str, Provider]
     tokens: CallbackTokens
     clock: Callable[[], float]
+    limiter: RateLimiter
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -75,7 +77,7 @@ def error_response(status_code: int, code: str, message: str, headers: Mapping[s
 
 async def relay_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RelayError)
-    return error_response(exc.status_code, exc.code, exc.message)
+    return error_response(exc.status_code, exc.code, exc.message, headers=exc.headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -117,9 +119,18 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
                     dedup_ttl_s=resolved.dedup_ttl_s,
                     event_ttl_s=resolved.event_ttl_s,
                 ),
-                providers=build_providers(str(kie_key).encode() if kie_key else None),
+                providers=build_providers(
+                    str(kie_key).encode() if kie_key else None,
+                    [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
+                    resolved.signature_tolerance_s,
+                ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
+                limiter=RateLimiter(
+                    client,
+                    token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
+                    address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
+                ),
             )
         finally:
             await http.aclose()

@@ -16,6 +16,7 @@ import uvicorn
 from relay import __version__
 from relay.config import Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
+from relay.httpserver import header_timeout_protocol
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
 from relay.routes.events import callback_url
@@ -80,16 +81,23 @@ def serve(host: str, port: int | None) -> None:
             click.echo(f"relay: embedded Redis (AOF) in {settings.data_dir.resolve()}", err=True)
             click.echo(f"relay: admin token {settings.admin_token}", err=True)
         click.echo(f"relay: callbacks at {settings.public_url}/hooks/<provider>/<token>; `relay url kie`", err=True)
-        run_until_signalled(create_app(settings), host=host, port=port)
+        run_until_signalled(
+            create_app(settings),
+            host=host,
+            port=port,
+            # RELAY_TRUSTED_PROXIES is the one place X-Forwarded-For is trusted (uvicorn's own trusts 127.0.0.1).
+            proxy_headers=False,
+            http=header_timeout_protocol(settings.header_timeout_s),
+        )
 
 
-def run_until_signalled(app: Any, host: str, port: int) -> None:
+def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=10)
+        uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=10, **options)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

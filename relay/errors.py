@@ -8,7 +8,10 @@
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
-    └── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── Forbidden                   403 forbidden            (client address outside the provider's allow-list)
+    ├── RequestTimeout              408 request_timeout      (the body trickled in slower than RELAY_BODY_TIMEOUT_S)
+    └── RateLimited                 429 rate_limited         (with Retry-After)
 
 ``code`` is stable and meant for programs; ``message`` is for people and never carries secrets, tokens or bodies.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 class RelayError(Exception):
     status_code: int = 500
     code: str = "internal_error"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -79,3 +83,28 @@ class PayloadTooLarge(RelayError):
 class StoreUnavailable(RelayError):
     status_code = 503
     code = "store_unavailable"
+
+
+class Forbidden(RelayError):
+    status_code = 403
+    code = "forbidden"
+
+
+class RequestTimeout(RelayError):
+    status_code = 408
+    code = "request_timeout"
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"request body not received within {timeout_s} s")
+        self.headers = {"Connection": "close"}
+
+
+class RateLimited(RelayError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, scope: str, retry_after_s: int) -> None:
+        super().__init__(f"too many requests for this {scope}; retry after {retry_after_s} s")
+        self.scope = scope
+        self.retry_after_s = retry_after_s
+        self.headers = {"Retry-After": str(retry_after_s)}

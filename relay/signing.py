@@ -71,10 +71,11 @@ def verify(
     signatures = lowered.get("webhook-signature", "")
     if not msg_id or not timestamp_text or not signatures:
         raise SignatureInvalid("missing webhook-id, webhook-timestamp or webhook-signature header", provider)
-    if not timestamp_text.isdigit() or len(timestamp_text) > 12:
+    # isascii: "²".isdigit() is true, and int("²") raises ValueError.
+    if not timestamp_text.isascii() or not timestamp_text.isdigit() or len(timestamp_text) > 12:
         raise SignatureInvalid("webhook-timestamp is not a unix time in seconds", provider)
     timestamp = int(timestamp_text)
-    if abs(now - timestamp) > tolerance_s:
+    if not abs(now - timestamp) <= tolerance_s:  # written so that a NaN clock fails closed
         raise SignatureInvalid(f"webhook-timestamp is more than {tolerance_s} s away from now", provider)
     expected = [sign(secret, msg_id, timestamp, body).encode() for secret in secrets_]
     for candidate in signatures.split():

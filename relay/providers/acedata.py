@@ -28,7 +28,7 @@ _TASK_ID_KEYS = ("task_id", "taskId")
 class AceDataProvider:
     name: str = "acedata"
 
-    def verify(self, headers: Mapping[str, str], payload: Any, now: float) -> None:
+    def verify(self, headers: Mapping[str, str], payload: Any, now: float, *, body: bytes = b"") -> None:
         return None  # AceData does not sign its callbacks.
 
     def parse(self, payload: Any) -> TaskUpdate | None:

@@ -3,10 +3,11 @@
 A provider adapter is a module-level object with:
 
 * ``name`` - the path segment in ``/hooks/{name}/{token}``;
-* ``verify(headers, payload, now)`` - raise :class:`relay.errors.SignatureInvalid` when the provider signs its
-  callbacks, the operator configured the secret, and the request does not carry a valid signature. Providers
-  that sign nothing (most of them) do nothing. ``payload`` is the parsed JSON (or ``None`` for non-JSON bodies);
-  ``now`` is the caller's clock, in unix seconds.
+* ``verify(headers, payload, now, body=...)`` - raise :class:`relay.errors.SignatureInvalid` when the provider
+  signs its callbacks, the operator configured the secret, and the request does not carry a valid signature.
+  Providers that sign nothing (most of them) do nothing. ``payload`` is the parsed JSON (or ``None`` for non-JSON
+  bodies); ``body`` the raw bytes (what body-signing schemes such as Standard Webhooks sign); ``now`` is the
+  caller's clock, in unix seconds. It must raise nothing else, whatever the headers hold.
 * ``parse(payload)`` - turn the parsed JSON body into a :class:`TaskUpdate`, or return ``None`` when the body is
   not one this provider sends (no task id). It must never raise: arbitrary JSON is arbitrary input.
 
@@ -71,6 +72,6 @@ class TaskUpdate:
 class Provider(Protocol):
     name: str
 
-    def verify(self, headers: Mapping[str, str], payload: Any, now: float) -> None: ...
+    def verify(self, headers: Mapping[str, str], payload: Any, now: float, *, body: bytes = b"") -> None: ...
 
     def parse(self, payload: Any) -> TaskUpdate | None: ...

@@ -36,7 +36,7 @@ _T = TypeVar("_T")
 class GenericProvider:
     name: str = "generic"
 
-    def verify(self, headers: Mapping[str, str], payload: Any, now: float) -> None:
+    def verify(self, headers: Mapping[str, str], payload: Any, now: float, *, body: bytes = b"") -> None:
         return None  # No known signature scheme: the callback URL token is the authentication.
 
     def parse(self, payload: Any) -> TaskUpdate | None:

@@ -45,7 +45,7 @@ class KieProvider:
     def __init__(self, hmac_key: bytes | None = None) -> None:
         self._key = hmac_key or None
 
-    def verify(self, headers: Mapping[str, str], payload: Any, now: float) -> None:
+    def verify(self, headers: Mapping[str, str], payload: Any, now: float, *, body: bytes = b"") -> None:
         if self._key is None:
             return
         # Starlette's Headers are case-insensitive already; a plain dict is not.

@@ -33,7 +33,7 @@ _STATUSES: dict[str, Status] = {
 class TTAPIProvider:
     name: str = "ttapi"
 
-    def verify(self, headers: Mapping[str, str], payload: Any, now: float) -> None:
+    def verify(self, headers: Mapping[str, str], payload: Any, now: float, *, body: bytes = b"") -> None:
         return None  # TTAPI does not sign its callbacks.
 
     def parse(self, payload: Any) -> TaskUpdate | None:

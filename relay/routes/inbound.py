@@ -9,28 +9,12 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from relay.errors import BadRequest, PayloadTooLarge, UnknownProvider
+from relay.bodies import read_body
+from relay.edge import admit
+from relay.errors import UnknownProvider
 from relay.events import RequestInfo, build_event, parse_json
 
 logger = logging.getLogger(__name__)
-
-
-async def read_body(request: Request, limit_bytes: int) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to exceed ``limit_bytes`` (before reading it all)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadRequest(f"Content-Length must be a number of bytes, got {declared!r}")
-        if int(declared) > limit_bytes:
-            raise PayloadTooLarge(limit_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise PayloadTooLarge(limit_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def receive_callback(request: Request) -> Response:
@@ -41,10 +25,11 @@ async def receive_callback(request: Request) -> Response:
     if provider is None:
         raise UnknownProvider(provider_name, list(state.providers))
     token = state.tokens.read(request.path_params["token"], provider_name)
-    body = await read_body(request, state.settings.max_body_bytes)
+    await admit(request, provider_name, request.path_params["token"])
+    body = await read_body(request, state.settings.max_body_bytes_for(provider_name), state.settings.body_timeout_s)
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
-    provider.verify(request.headers, payload if is_json else None, now_s)
+    provider.verify(request.headers, payload if is_json else None, now_s, body=body)
     update = provider.parse(payload) if is_json else None
     event = build_event(
         provider=provider_name,

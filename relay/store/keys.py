@@ -14,7 +14,13 @@ relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  o
                                                                              type, task_id, tag (newest last)
 relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             the event ids of one provider task, in
                                                                              arrival order
+relay:rl:token:<sha256>                hash    refill time of a full burst   rate-limit bucket of one callback token:
+                                       + 1 s                                 tokens left, ts (ms) of the last take
+relay:rl:addr:<address>                hash    same                          rate-limit bucket of one client address
+                                                                             (IPv6: its /64)
 =====================================  ======  ============================  =========================================
+
+Rate-limit buckets are single keys (one script call each), so they need no hash tag.
 """
 
 from __future__ import annotations
@@ -57,3 +63,12 @@ def events_stream(partition: int) -> str:
 
 def task(partition: int, provider: str, task_id: str) -> str:
     return f"{_tag(partition)}task:{_digest(provider, task_id)}"
+
+
+def rate_token(token: str) -> str:
+    # Hashed: a callback token is a credential, and key names show up in MONITOR and slow logs.
+    return f"{PREFIX}rl:token:{_digest(token)}"
+
+
+def rate_address(address: str) -> str:
+    return f"{PREFIX}rl:addr:{address}"

@@ -1,0 +1,69 @@
+"""uvicorn's h11 protocol with a deadline on request heads.
+
+uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not the time a client takes to send a
+request's head: any byte received cancels the keep-alive timer, so a client trickling one header byte a second
+holds its connection forever (slowloris). This protocol closes a connection whose request head has not fully
+arrived ``timeout_s`` after the connection opened or the previous response ended. Bodies are bounded in the app
+(``relay.bodies``, ``RELAY_BODY_TIMEOUT_S``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+_TIMEOUT_BODY = b'{"error": {"code": "request_timeout", "message": "request head not received in time"}}'
+# Written raw: h11 will not send a response before it has received a request head.
+TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    + f"content-length: {len(_TIMEOUT_BODY)}\r\n\r\n".encode()
+    + _TIMEOUT_BODY
+)
+
+
+def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
+    """An ``H11Protocol`` subclass for ``uvicorn.Config(http=...)`` that gives request heads ``timeout_s``."""
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _head_deadline: asyncio.TimerHandle | None = None
+        _head_bytes = 0
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            self._head_bytes += len(data)
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_bytes = 0
+            if not self.transport.is_closing():
+                self._head_deadline = self.loop.call_later(timeout_s, self._head_timeout)
+
+        def _disarm(self) -> None:
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
+
+        def _head_timeout(self) -> None:
+            self._head_deadline = None
+            # h11 leaves IDLE as soon as it has parsed a whole request head; still IDLE means it never came.
+            if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+                return
+            if self._head_bytes:
+                self.transport.write(TIMEOUT_RESPONSE)
+            self.transport.close()
+
+    return HeaderTimeoutProtocol
