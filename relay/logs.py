@@ -9,7 +9,7 @@ from typing import Any
 
 # Callback tokens and tunnel channels are credentials: they never reach a log line.
 # The secret segment ends where a URL path segment would, or where repr/JSON punctuation starts.
-_SECRET_PATHS = re.compile(r"(/hooks/[^/\s]+/|/v1/tunnels/|/t/)[^/\s?#&\"'<>,;)\]}]+")
+_SECRET_PATHS = re.compile(r"(/hooks/[^/\s]+/|/v1/tunnels/|/t/)[^/\s?#&\"'<>,;()\[\]{}]+")
 
 
 def redact(text: str) -> str:

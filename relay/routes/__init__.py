@@ -1,5 +1,6 @@
 from starlette.routing import Route
 
+from relay import openapi
 from relay.routes import events, health, inbound
 
 ROUTES = [
@@ -10,4 +11,5 @@ ROUTES = [
     Route("/v1/tasks/{provider}/{task_id:path}", events.task_events, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
+    Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
 ]

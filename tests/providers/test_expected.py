@@ -15,6 +15,7 @@ EXPECTED: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "expected.json").re
 
 
 def test_expected_covers_every_adapter() -> None:
+    # replicate has its own vectors (tests/providers/test_replicate.py); its shared body is read as generic here.
     assert {entry["provider"] for entry in EXPECTED} == {"acedata", "ttapi", "kie", "generic"}
 
 

@@ -1,0 +1,221 @@
+"""The OpenAPI 3 document of the relay's HTTP API, served at ``/openapi.json``.
+
+One entry of :data:`PATHS` per route: to document a new route, add its path with one :func:`operation` per method
+(``tests/test_openapi.py`` fails while a route in ``relay.routes.ROUTES`` is missing here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay import __version__
+
+Schema = dict[str, Any]
+
+ERROR: Schema = {"$ref": "#/components/schemas/Error"}
+EVENT: Schema = {"$ref": "#/components/schemas/Event"}
+JSON_OBJECT: Schema = {"type": "object"}
+
+
+def param(name: str, where: str, schema: Schema, *, required: bool = False, description: str = "") -> Schema:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def operation(
+    summary: str,
+    responses: dict[int, tuple[str, Schema | None]],
+    *,
+    parameters: Sequence[Schema] = (),
+    body: dict[str, Schema] | None = None,
+    admin: bool = False,
+) -> Schema:
+    """One operation. ``responses`` maps a status to (description, JSON schema or None); ``body`` maps media
+    types to schemas. Admin operations get the bearer scheme and the 401 answer."""
+    answers = dict(responses)
+    if admin:
+        answers.setdefault(401, ("missing or wrong admin token", ERROR))
+    op: Schema = {
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": {
+            str(status): {
+                "description": text,
+                **({"content": {"application/json": {"schema": schema}}} if schema else {}),
+            }
+            for status, (text, schema) in sorted(answers.items())
+        },
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {media: {"schema": s} for media, s in body.items()}}
+    op["security"] = [{"admin": []}] if admin else []
+    return op
+
+
+def _response(description: str, schema: Schema | None) -> Schema:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+PROVIDER = param("provider", "path", {"type": "string"}, description="adapter name, e.g. `kie`")
+CALLBACK_RESPONSES: dict[int, tuple[str, Schema | None]] = {
+    200: ("stored (or a duplicate of a stored callback)", {"$ref": "#/components/schemas/Ack"}),
+    400: ("malformed request (e.g. a bad Content-Length)", ERROR),
+    401: ("bad callback token, or a provider signature is missing, stale or wrong", ERROR),
+    403: ("client address outside the provider's allow-list", ERROR),
+    404: ("unknown provider", ERROR),
+    408: ("body not received within RELAY_BODY_TIMEOUT_S", ERROR),
+    413: ("body over the limit", ERROR),
+    429: ("rate limited; see Retry-After", ERROR),
+    503: ("the store is unavailable; retry", ERROR),
+}
+
+PATHS: dict[str, Schema] = {
+    "/hooks/{provider}/{token}": {
+        "post": operation(
+            "Receive a provider's callback; answered once it is stored",
+            CALLBACK_RESPONSES,
+            parameters=[PROVIDER, param("token", "path", {"type": "string"}, description="the callback URL token")],
+            body={"application/json": {}, "application/octet-stream": {"type": "string", "format": "binary"}},
+        )
+    },
+    "/v1/callback-urls": {
+        "post": operation(
+            "Issue a callback URL for a provider",
+            {
+                201: ("the URL", {"$ref": "#/components/schemas/CallbackUrl"}),
+                400: ("malformed body", ERROR),
+                404: ("unknown provider", ERROR),
+            },
+            body={
+                "application/json": {
+                    "type": "object",
+                    "required": ["provider"],
+                    "properties": {
+                        "provider": {"type": "string"},
+                        "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+                    },
+                }
+            },
+            admin=True,
+        )
+    },
+    "/v1/events": {
+        "get": operation(
+            "List events, newest first",
+            {
+                200: ("a page of events", {"$ref": "#/components/schemas/EventPage"}),
+                400: ("bad limit or cursor", ERROR),
+            },
+            parameters=[
+                param("provider", "query", {"type": "string"}),
+                param("task_id", "query", {"type": "string"}),
+                param("type", "query", {"type": "string"}),
+                param("tag", "query", {"type": "string"}),
+                param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                param("cursor", "query", {"type": "string"}, description="`next_cursor` of the previous page"),
+            ],
+            admin=True,
+        )
+    },
+    "/v1/events/{event_id}": {
+        "get": operation(
+            "One event",
+            {200: ("the event", EVENT), 404: ("no such event", ERROR)},
+            parameters=[param("event_id", "path", {"type": "string"})],
+            admin=True,
+        )
+    },
+    "/v1/tasks/{provider}/{task_id}": {
+        "get": operation(
+            "A task's events in arrival order",
+            {
+                200: ("the events", {"type": "object", "properties": {"data": {"type": "array", "items": EVENT}}}),
+                404: ("no events for this task", ERROR),
+            },  # fmt: skip
+            parameters=[PROVIDER, param("task_id", "path", {"type": "string"})],
+            admin=True,
+        )
+    },
+    "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
+    "/readyz": {
+        "get": operation("Redis answers", {200: ("ready", JSON_OBJECT), 503: ("Redis does not answer", ERROR)})
+    },
+    "/openapi.json": {"get": operation("This document", {200: ("OpenAPI 3.1", JSON_OBJECT)})},
+}
+
+COMPONENTS: Schema = {
+    "securitySchemes": {"admin": {"type": "http", "scheme": "bearer", "description": "RELAY_ADMIN_TOKEN"}},
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+        "Ack": {
+            "type": "object",
+            "required": ["received", "event_id", "duplicate"],
+            "properties": {
+                "received": {"type": "boolean"},
+                "event_id": {"type": "string"},
+                "duplicate": {"type": "boolean"},
+            },
+        },
+        "CallbackUrl": {
+            "type": "object",
+            "required": ["url", "provider", "tag"],
+            "properties": {
+                "url": {"type": "string"},
+                "provider": {"type": "string"},
+                "tag": {"type": ["string", "null"]},
+            },
+        },
+        "Event": {
+            "type": "object",
+            "required": ["id", "type", "provider", "received_at", "raw"],
+            "properties": {
+                "id": {"type": "string"},
+                "type": {"type": "string"},
+                "provider": {"type": "string"},
+                "task_id": {"type": ["string", "null"]},
+                "status": {"type": ["string", "null"]},
+                "progress": {"type": ["integer", "null"]},
+                "outputs": {"type": "array"},
+                "error": {"type": ["object", "null"]},
+                "tag": {"type": ["string", "null"]},
+                "received_at": {"type": "string"},
+                "raw": {},
+            },
+        },
+        "EventPage": {
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {"data": {"type": "array", "items": EVENT}, "next_cursor": {"type": ["string", "null"]}},
+        },
+    },
+}
+
+
+def openapi_document(providers: Sequence[str]) -> Schema:
+    document: Schema = {
+        "openapi": "3.1.0",
+        "info": {"title": "relay", "version": __version__, "description": f"Providers: {', '.join(providers)}."},
+        "paths": PATHS,
+        "components": COMPONENTS,
+    }
+    return document
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(openapi_document(list(request.state.providers)))
