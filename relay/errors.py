@@ -78,6 +78,8 @@ class PayloadTooLarge(RelayError):
     def __init__(self, limit_bytes: int) -> None:
         super().__init__(f"request body exceeds the limit of {limit_bytes} bytes")
         self.limit_bytes = limit_bytes
+        # Otherwise the server keeps reading (and discarding) the rest of the body on a keep-alive connection.
+        self.headers = {"Connection": "close"}
 
 
 class StoreUnavailable(RelayError):

@@ -4,7 +4,8 @@ uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not t
 request's head: any byte received cancels the keep-alive timer, so a client trickling one header byte a second
 holds its connection forever (slowloris). This protocol closes a connection whose request head has not fully
 arrived ``timeout_s`` after the connection opened or the previous response ended. Bodies are bounded in the app
-(``relay.bodies``, ``RELAY_BODY_TIMEOUT_S``).
+(``relay.bodies``, ``RELAY_BODY_TIMEOUT_S``); a body the app answered without reading (a 401 for a bad token)
+would otherwise be read and discarded for as long as the client sends it, so it gets the same ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -59,11 +60,14 @@ def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
 
         def _head_timeout(self) -> None:
             self._head_deadline = None
-            # h11 leaves IDLE as soon as it has parsed a whole request head; still IDLE means it never came.
-            if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            if self.transport.is_closing():
                 return
-            if self._head_bytes:
-                self.transport.write(TIMEOUT_RESPONSE)
-            self.transport.close()
+            # h11 leaves IDLE as soon as it has parsed a whole request head; still IDLE means it never came.
+            if self.conn.their_state is h11.IDLE:
+                if self._head_bytes:
+                    self.transport.write(TIMEOUT_RESPONSE)
+                self.transport.close()
+            elif self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.DONE, h11.MUST_CLOSE):
+                self.transport.close()
 
     return HeaderTimeoutProtocol
