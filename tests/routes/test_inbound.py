@@ -18,7 +18,8 @@ KIE_SUCCESS = (PROVIDERS_DIR / "kie_mj_image_success.json").read_bytes()
 async def stored_keys(redis_url: str) -> list[bytes]:
     client = redis.Redis.from_url(redis_url)
     try:
-        return sorted(client.keys("*"))
+        # Rate-limit buckets (relay:rl:*) are not stored callbacks.
+        return sorted(key for key in client.keys("*") if not key.startswith(b"relay:rl:"))
     finally:
         client.close()
 
