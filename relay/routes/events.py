@@ -51,7 +51,9 @@ async def get_event(request: Request) -> Response:
     event = await request.state.store.get_event(event_id)
     if event is None:
         raise NotFound(f"no event {event_id!r}")
-    return json_bytes(event)
+    deliveries = await request.state.deliveries.for_event(event_id)
+    # The event JSON is spliced as stored (its raw bytes stay verbatim); deliveries are appended as one more field.
+    return json_bytes(event[:-1] + b',"deliveries":' + orjson.dumps([d.summary() for d in deliveries]) + b"}")
 
 
 async def task_events(request: Request) -> Response:

@@ -14,7 +14,27 @@ relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  o
                                                                              type, task_id, tag (newest last)
 relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             the event ids of one provider task, in
                                                                              arrival order
+relay:{subs}:index                     zset    none                          subscription id -> creation time (ms)
+relay:{subs}:sub:<sub id>              hash    none                          one subscription: url, filter, headers,
+                                                                             secrets, enabled, failing_since_ms
+relay:{pNN}:ingest                     string  lease (<= 10 s, renewed)      token of the one worker turning this
+                                                                             partition's events into deliveries
+relay:{pNN}:delivery:<dlv id>          hash    none while pending/failed,    one delivery: event id, subscription id,
+                                               RELAY_EVENT_TTL_S once done   fixed body, status, attempts, next_ms
+relay:{pNN}:attempts:<dlv id>          list    as its delivery               JSON record of each attempt (last 50)
+relay:{pNN}:due                        zset    none                          delivery id -> when due (ms); while a
+                                                                             worker holds it, its lease end
+relay:{pNN}:chain:<sha256>             list    RELAY_EVENT_TTL_S             unfinished deliveries of one subscription
+                                                                             + task, in event order; only the head
+                                                                             is in ``due``
+relay:{pNN}:deliveries                 zset    trimmed past RELAY_EVENT_TTL_S  every delivery id (score 0, ids sort
+                                                                             by time), for listing
+relay:{pNN}:event_deliveries:<evt id>  list    RELAY_EVENT_TTL_S             the delivery ids of one event
 =====================================  ======  ============================  =========================================
+
+Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
+partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
+deliveries is one script in one slot.
 """
 
 from __future__ import annotations
@@ -57,3 +77,43 @@ def events_stream(partition: int) -> str:
 
 def task(partition: int, provider: str, task_id: str) -> str:
     return f"{_tag(partition)}task:{_digest(provider, task_id)}"
+
+
+SUBSCRIPTIONS_TAG = f"{PREFIX}{{subs}}:"
+EVENTS_GROUP = "relay-delivery"
+
+
+def subscriptions_index() -> str:
+    return f"{SUBSCRIPTIONS_TAG}index"
+
+
+def subscription(subscription_id: str) -> str:
+    return f"{SUBSCRIPTIONS_TAG}sub:{subscription_id}"
+
+
+def ingest_lease(partition: int) -> str:
+    return f"{_tag(partition)}ingest"
+
+
+def delivery(partition: int, delivery_id: str) -> str:
+    return f"{_tag(partition)}delivery:{delivery_id}"
+
+
+def attempts(partition: int, delivery_id: str) -> str:
+    return f"{_tag(partition)}attempts:{delivery_id}"
+
+
+def due(partition: int) -> str:
+    return f"{_tag(partition)}due"
+
+
+def chain(partition: int, subscription_id: str, provider: str, task_id: str) -> str:
+    return f"{_tag(partition)}chain:{_digest(subscription_id, provider, task_id)}"
+
+
+def deliveries_index(partition: int) -> str:
+    return f"{_tag(partition)}deliveries"
+
+
+def event_deliveries(partition: int, event_id: str) -> str:
+    return f"{_tag(partition)}event_deliveries:{event_id}"
