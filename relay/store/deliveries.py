@@ -78,7 +78,7 @@ class Delivery:
             "event_id": self.event_id,
             "subscription_id": self.subscription_id,
             "status": self.status,
-            "attempts": self.attempts,
+            "attempt_count": self.attempts,
             "created_at": rfc3339(self.created_ms / 1000),
             "updated_at": rfc3339(self.updated_ms / 1000),
             "next_attempt_at": rfc3339(self.next_ms / 1000) if self.next_ms else None,
