@@ -69,6 +69,7 @@ class Worker:
         # Below the Redis socket timeout (a blocked read is not a dead server) and well inside the ingest lease.
         self.block_ms = max(10, int(min(1000, settings.store_timeout_s * 500, self.ingest_lease_ms / 4)))
         self._stopping: asyncio.Event | None = None
+        self._ingest: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_subscription: dict[str, int] = {}
@@ -77,6 +78,10 @@ class Worker:
         """Begin draining; :meth:`run` returns once in-flight attempts finished or the grace period ended."""
         if self._stopping is not None:
             self._stopping.set()
+        if self._ingest is not None:
+            # Ingest has nothing in flight worth waiting for (each entry is one atomic script): no need to sit
+            # out a blocked XREADGROUP.
+            self._ingest.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -88,7 +93,7 @@ class Worker:
         await self.deliveries.ensure_groups()
         logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._ingest_loop())
+            self._ingest = group.create_task(self._ingest_loop())
             group.create_task(self._dispatch_loop())
         logger.info("worker stopped token=%s", self.token)
 

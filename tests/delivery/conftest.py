@@ -45,7 +45,9 @@ def relay_factory(
 ) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
     """The app with its in-process worker, on the compressed schedule; keyword arguments override settings."""
 
-    def factory(app_kwargs: dict[str, Any] | None = None, **overrides: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    def factory(
+        app_kwargs: dict[str, Any] | None = None, **overrides: str
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
         return app_client(fast_settings(**overrides), **(app_kwargs or {}))
 
     return factory

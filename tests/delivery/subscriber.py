@@ -49,6 +49,7 @@ class Subscriber:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.url = ""
+        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
 
     async def _handle(self, request: Request) -> Response:
@@ -58,6 +59,22 @@ class Subscriber:
             self._counts[received.path] += 1
             count = self._counts[received.path]
         return await self.respond(received, count)
+
+    async def hold(self, timeout_s: float = 5.0) -> None:
+        """Inside a responder: hang (as a stuck subscriber does) until :meth:`release_all` or ``timeout_s``."""
+        event = asyncio.Event()
+        with self._lock:
+            self._held.append((asyncio.get_running_loop(), event))
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+    def release_all(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for loop, event in held:
+            loop.call_soon_threadsafe(event.set)
 
     def at(self, path: str) -> list[Received]:
         with self._lock:
@@ -75,7 +92,10 @@ def serve_subscriber() -> Iterator[Subscriber]:
     subscriber = Subscriber()
     with run_server(subscriber.app) as url:
         subscriber.url = url
-        yield subscriber
+        try:
+            yield subscriber
+        finally:
+            subscriber.release_all()
 
 
 async def wait_for(predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition") -> None:

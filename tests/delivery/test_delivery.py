@@ -28,7 +28,9 @@ async def test_every_matching_event_is_delivered_signed_and_verifiable(
     acks = [
         (await relay.post(generic, json={"taskId": "g-1", "status": "running", "progress": 10})).json(),
         (await relay.post(generic, json={"taskId": "g-1", "status": "completed"})).json(),
-        (await relay.post(kie, json={"code": 200, "data": {"taskId": "k-1", "resultUrls": ["https://x/r.png"]}})).json(),
+        (
+            await relay.post(kie, json={"code": 200, "data": {"taskId": "k-1", "resultUrls": ["https://x/r.png"]}})
+        ).json(),
     ]
     await wait_for(lambda: len(subscriber.received) == 3 + 1 + 1, what="five deliveries")
 
