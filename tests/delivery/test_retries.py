@@ -192,3 +192,29 @@ async def test_a_subscription_failing_continuously_is_disabled(
     assert state["enabled"] is False
     assert state["disabled_reason"].startswith("failing continuously since")
     assert len(subscriber.received) == 2  # the third attempt found the subscription disabled
+
+
+async def test_recover_resends_the_dead_deliveries_of_a_subscription(
+    relay: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    healthy = asyncio.Event()
+
+    async def broken(received: Received, count: int) -> Response:
+        return Response("ok") if healthy.is_set() else Response("boom", status_code=500)
+
+    subscriber.respond = broken
+    sub = await subscribe(relay, f"{subscriber.url}/broken")
+    first, second = await send(relay, "a"), await send(relay, "b")
+    await wait_for(lambda: len(subscriber.received) == 8, what="both deliveries to die")
+    await asyncio.sleep(0.05)
+    healthy.set()
+
+    recovered = await relay.post(
+        f"/v1/subscriptions/{sub['id']}/recover", params={"since": "2000-01-01T00:00:00Z"}, headers=ADMIN
+    )
+    await wait_for(lambda: len(subscriber.received) == 10, what="the recovered deliveries")
+    await asyncio.sleep(0.05)
+
+    assert recovered.json()["requeued"] == 2
+    assert (await only_delivery(relay, first))["status"] == "succeeded"
+    assert (await only_delivery(relay, second))["status"] == "succeeded"
