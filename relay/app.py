@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -19,12 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from relay.config import Settings
+from relay.delivery.targets import Resolver, TargetGuard, system_resolver
+from relay.delivery.transport import delivery_client
+from relay.delivery.worker import Worker
 from relay.errors import RelayError
 from relay.providers import build_providers
 from relay.providers.base import Provider
 from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
+from relay.store.deliveries import DeliveryStore
 from relay.store.store import Store
+from relay.store.subscriptions import SubscriptionStore
 from relay.tokens import CallbackTokens
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,9 @@ class State(TypedDict):
     tokens: CallbackTokens
     clock: Callable[[], float]
     limiter: RateLimiter
+    guard: TargetGuard
+    subscriptions: SubscriptionStore
+    deliveries: DeliveryStore
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -96,8 +104,14 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error")
 
 
-def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Starlette:
-    """Build the relay's ASGI app. Without ``settings`` they are read from the process environment."""
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], float] = time.time, resolver: Resolver = system_resolver
+) -> Starlette:
+    """Build the relay's ASGI app. Without ``settings`` they are read from the process environment.
+
+    With ``RELAY_WORKER`` on (the default) the lifespan also runs a delivery worker; ``resolver`` is the name
+    lookup of subscriber URLs (tests inject one).
+    """
     if settings is None:
         settings = Settings.from_environ(os.environ)
     resolved = settings
@@ -106,8 +120,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         client = open_redis(resolved)
         http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
+        guard = TargetGuard(resolver, allow_private=resolved.allow_private_targets)
+        stop_worker: Callable[[], Awaitable[None]] = _no_worker
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
+            if resolved.worker:
+                stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
             yield State(
                 settings=resolved,
@@ -131,8 +149,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
                     token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
                     address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
                 ),
+                guard=guard,
+                subscriptions=SubscriptionStore(client),
+                deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
             )
         finally:
+            await stop_worker()
             await http.aclose()
             await client.aclose(close_connection_pool=True)
 
@@ -147,3 +169,29 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         },
         lifespan=lifespan,
     )
+
+
+async def _no_worker() -> None:
+    return None
+
+
+async def start_worker(
+    settings: Settings, client: redis.asyncio.Redis, guard: TargetGuard, clock: Callable[[], float]
+) -> Callable[[], Awaitable[None]]:
+    """Run a delivery worker beside the app; returns the coroutine function that drains and stops it."""
+    # The worker's own client: guarded connections (SSRF), no redirects; the app's client stays for other uses.
+    http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
+    worker = Worker(client, http, settings, clock)
+    task = asyncio.create_task(worker.run(), name="relay-worker")
+
+    async def stop() -> None:
+        worker.stop()
+        try:
+            async with asyncio.timeout(settings.shutdown_grace_s + 5):
+                await task
+        except TimeoutError:
+            logger.error("worker did not stop within the grace period")
+        finally:
+            await http.aclose()
+
+    return stop

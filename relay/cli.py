@@ -118,3 +118,127 @@ def url(provider: str, tag: str | None) -> None:
 
 def main() -> None:
     cli()
+
+
+WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."
+SERVER_OPTION = click.option(
+    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
+)
+
+
+@cli.command(help=WORKER_HELP)
+def worker() -> None:
+    import asyncio
+
+    from relay.app import open_redis, wait_for_redis
+    from relay.delivery.targets import TargetGuard
+    from relay.delivery.transport import delivery_client
+    from relay.delivery.worker import Worker
+
+    environ = local_environ(os.environ)
+    logging.config.dictConfig(logging_config(environ.get("RELAY_LOG_LEVEL", "info")))
+
+    async def run(settings: Settings) -> None:
+        client = open_redis(settings)
+        guard = TargetGuard(allow_private=settings.allow_private_targets)
+        http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
+        try:
+            await wait_for_redis(client, settings.redis_startup_wait_s)
+            delivery_worker = Worker(client, http, settings)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, delivery_worker.stop)
+            await delivery_worker.run()
+        finally:
+            await http.aclose()
+            await client.aclose(close_connection_pool=True)
+
+    with redis_for(environ):
+        asyncio.run(run(load_settings(environ)))
+
+
+def admin_client(server: str | None) -> Any:
+    """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
+    import httpx
+
+    token = os.environ.get("RELAY_ADMIN_TOKEN")
+    if not token:
+        path = data_dir_of(os.environ) / "admin_token"
+        if not path.exists():
+            raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
+        token = path.read_text().strip()
+    base = server or os.environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000"
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    with admin_client(server) as client:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        raise click.ClickException(f"{response.status_code}: {message}")
+    return response.json() if response.content else None
+
+
+@cli.group(help="Manage subscriptions of a running relay (admin API).")
+def subscriptions() -> None:
+    pass
+
+
+@subscriptions.command("add", help="Subscribe URL to events; prints the id and the signing secret.")
+@click.argument("url")
+@click.option("--provider", "providers", multiple=True, help="Only this provider's events (repeatable).")
+@click.option("--type", "types", multiple=True, help="Only this event type, e.g. task.succeeded (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Only events of callback URLs with this tag (repeatable).")
+@click.option("--description", default=None)
+@SERVER_OPTION
+def subscriptions_add(
+    url: str,
+    providers: tuple[str, ...],
+    types: tuple[str, ...],
+    tags: tuple[str, ...],
+    description: str | None,
+    server: str | None,
+) -> None:
+    body = {"url": url, "description": description, "filter": {"providers": providers, "types": types, "tags": tags}}
+    created = call(server, "POST", "/v1/subscriptions", json=body)
+    click.echo(f"{created['id']} {created['url']}")
+    click.echo(f"secret: {created['secret']}")
+
+
+@subscriptions.command("list", help="List subscriptions.")
+@SERVER_OPTION
+def subscriptions_list(server: str | None) -> None:
+    for sub in call(server, "GET", "/v1/subscriptions")["data"]:
+        flt = " ".join(f"{name}={','.join(values)}" for name, values in sub["filter"].items() if values)
+        state = "enabled" if sub["enabled"] else f"disabled ({sub['disabled_reason']})"
+        click.echo(f"{sub['id']} {sub['url']} {state} {flt}".rstrip())
+
+
+@subscriptions.command("remove", help="Delete a subscription.")
+@click.argument("subscription_id")
+@SERVER_OPTION
+def subscriptions_remove(subscription_id: str, server: str | None) -> None:
+    call(server, "DELETE", f"/v1/subscriptions/{subscription_id}")
+    click.echo(f"removed {subscription_id}")
+
+
+@cli.command(help="Deliver a stored event again to its subscribers (or to one, with --subscription).")
+@click.argument("event_id")
+@click.option("--subscription", "subscription_id", default=None, help="Only to this subscription.")
+@SERVER_OPTION
+def replay(event_id: str, subscription_id: str | None, server: str | None) -> None:
+    body = {"subscription_id": subscription_id} if subscription_id else {}
+    result = call(server, "POST", f"/v1/events/{event_id}/replay", json=body)
+    for delivery in result["deliveries"]:
+        click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
+    if not result["deliveries"]:
+        click.echo("no matching subscription")

@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from starlette.config import Config
 from starlette.datastructures import CommaSeparatedStrings, Secret
@@ -54,6 +54,19 @@ class Settings:
     rate_address_per_s: float = 100.0
     rate_address_burst: int = 1000
     replicate_webhook_secret: Secret | None = None
+    allow_private_targets: bool = False
+    worker: bool = True
+    delivery_timeout_s: float = 15.0
+    delivery_lease_s: float = 60.0
+    delivery_concurrency: int = 64
+    delivery_concurrency_per_subscription: int = 8
+    retry_schedule_s: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    retry_jitter: float = 0.2
+    retry_min_after_throttle_s: float = 60.0
+    secret_overlap_s: int = DAY_S
+    subscription_disable_after_s: int = 5 * DAY_S
+    worker_poll_s: float = 0.1
+    shutdown_grace_s: float = 10.0
 
     def max_body_bytes_for(self, provider: str) -> int:
         return self.provider_max_body_bytes.get(provider, self.max_body_bytes)
@@ -90,6 +103,7 @@ class Settings:
             signature_tolerance_s=config("SIGNATURE_TOLERANCE_S", cast=int, default=cls.signature_tolerance_s),
             log_level=config("LOG_LEVEL", default=cls.log_level).lower(),
             **_edge_settings(config),
+            **_delivery_settings(config),
         )
         settings.validate()
         return settings
@@ -112,6 +126,23 @@ class Settings:
                 raise SettingsError(f"RELAY_{name.upper()} must be 0 (off) or positive, got {getattr(self, name)!r}")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
+        self._validate_delivery()
+
+    def _validate_delivery(self) -> None:
+        if self.delivery_timeout_s <= 0:
+            raise SettingsError(f"RELAY_DELIVERY_TIMEOUT_S must be positive, got {self.delivery_timeout_s!r}")
+        if self.delivery_lease_s <= self.delivery_timeout_s:
+            # A lease shorter than an attempt would hand a delivery still in flight to a second worker.
+            raise SettingsError("RELAY_DELIVERY_LEASE_S must be longer than RELAY_DELIVERY_TIMEOUT_S")
+        if self.delivery_concurrency < 1 or self.delivery_concurrency_per_subscription < 1:
+            raise SettingsError("RELAY_DELIVERY_CONCURRENCY and ..._PER_SUBSCRIPTION must be at least 1")
+        if not self.retry_schedule_s or any(step < 0 for step in self.retry_schedule_s):
+            raise SettingsError(f"RELAY_RETRY_SCHEDULE_S must be non-negative seconds, got {self.retry_schedule_s!r}")
+        if not 0 <= self.retry_jitter < 1:
+            raise SettingsError(f"RELAY_RETRY_JITTER must be in [0, 1), got {self.retry_jitter!r}")
+        if self.worker_poll_s <= 0 or self.shutdown_grace_s < 0:
+            raise SettingsError("RELAY_WORKER_POLL_S must be positive and RELAY_SHUTDOWN_GRACE_S not negative")
+
 
 
 def parse_networks(name: str, value: str) -> tuple[Network, ...]:
@@ -172,3 +203,34 @@ def _edge_settings(config: Config) -> _EdgeSettings:
         rate_address_burst=config("RATE_ADDRESS_BURST", cast=int, default=Settings.rate_address_burst),
         replicate_webhook_secret=Secret(replicate_secret) if replicate_secret else None,
     )
+
+
+def _delivery_settings(config: Config) -> dict[str, Any]:
+    """The delivery worker's settings (subscriptions, retries, leases); defaults are the dataclass's."""
+    d = Settings
+    schedule = config("RETRY_SCHEDULE_S", cast=CommaSeparatedStrings, default="")
+    try:
+        steps = tuple(float(step) for step in schedule) if list(schedule) else d.retry_schedule_s
+    except ValueError as exc:
+        raise SettingsError(f"RELAY_RETRY_SCHEDULE_S must be comma-separated seconds, got {str(schedule)!r}") from exc
+    return {
+        "allow_private_targets": config("ALLOW_PRIVATE_TARGETS", cast=bool, default=d.allow_private_targets),
+        "worker": config("WORKER", cast=bool, default=d.worker),
+        "delivery_timeout_s": config("DELIVERY_TIMEOUT_S", cast=float, default=d.delivery_timeout_s),
+        "delivery_lease_s": config("DELIVERY_LEASE_S", cast=float, default=d.delivery_lease_s),
+        "delivery_concurrency": config("DELIVERY_CONCURRENCY", cast=int, default=d.delivery_concurrency),
+        "delivery_concurrency_per_subscription": config(
+            "DELIVERY_CONCURRENCY_PER_SUBSCRIPTION", cast=int, default=d.delivery_concurrency_per_subscription
+        ),
+        "retry_schedule_s": steps,
+        "retry_jitter": config("RETRY_JITTER", cast=float, default=d.retry_jitter),
+        "retry_min_after_throttle_s": config(
+            "RETRY_MIN_AFTER_THROTTLE_S", cast=float, default=d.retry_min_after_throttle_s
+        ),
+        "secret_overlap_s": config("SECRET_OVERLAP_S", cast=int, default=d.secret_overlap_s),
+        "subscription_disable_after_s": config(
+            "SUBSCRIPTION_DISABLE_AFTER_S", cast=int, default=d.subscription_disable_after_s
+        ),
+        "worker_poll_s": config("WORKER_POLL_S", cast=float, default=d.worker_poll_s),
+        "shutdown_grace_s": config("SHUTDOWN_GRACE_S", cast=float, default=d.shutdown_grace_s),
+    }

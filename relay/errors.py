@@ -2,7 +2,8 @@
 
     RelayError                      500 internal_error
     ├── BadRequest                  400 bad_request
-    │   └── UnknownProvider         404 unknown_provider
+    │   ├── UnknownProvider         404 unknown_provider
+    │   └── TargetRefused           400 target_refused       (a subscriber URL that is malformed or not public)
     ├── Unauthorized                401 unauthorized         (admin API: missing or wrong bearer token)
     ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
@@ -110,3 +111,16 @@ class RateLimited(RelayError):
         self.scope = scope
         self.retry_after_s = retry_after_s
         self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class TargetRefused(BadRequest):
+    """A subscriber URL the relay will not call: malformed, or resolving to a private/loopback/metadata address.
+
+    Raised at registration (answered 400) and at delivery time (recorded as a ``blocked`` attempt).
+    """
+
+    code = "target_refused"
+
+    def __init__(self, message: str, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host

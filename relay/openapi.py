@@ -206,6 +206,134 @@ COMPONENTS: Schema = {
     },
 }
 
+SUB_ID = param("subscription_id", "path", {"type": "string"})
+DELIVERY_ID = param("delivery_id", "path", {"type": "string"})
+SUBSCRIPTION: Schema = {"$ref": "#/components/schemas/Subscription"}
+DELIVERY: Schema = {"$ref": "#/components/schemas/Delivery"}
+FILTER: Schema = {
+    "type": "object",
+    "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ("providers", "types", "tags")},
+}
+SUBSCRIPTION_FIELDS: Schema = {
+    "url": {"type": "string"},
+    "description": {"type": "string"},
+    "filter": FILTER,
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+NOT_FOUND = ("not found", ERROR)
+BAD = ("malformed request", ERROR)
+
+PATHS.update(
+    {
+        "/v1/subscriptions": {
+            "post": operation(
+                "Register a subscriber URL; the answer holds its signing secret",
+                {201: ("the subscription", SUBSCRIPTION), 400: BAD},
+                body={"application/json": {"type": "object", "required": ["url"], "properties": SUBSCRIPTION_FIELDS}},
+                admin=True,
+            ),
+            "get": operation("All subscriptions", {200: ("the subscriptions", JSON_OBJECT)}, admin=True),
+        },
+        "/v1/subscriptions/{subscription_id}": {
+            "get": operation(
+                "One subscription", {200: ("it", SUBSCRIPTION), 404: NOT_FOUND}, parameters=[SUB_ID], admin=True
+            ),
+            "patch": operation(
+                "Change url, description, filter, headers or enabled",
+                {200: ("the subscription", SUBSCRIPTION), 400: BAD, 404: NOT_FOUND},
+                parameters=[SUB_ID],
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {**SUBSCRIPTION_FIELDS, "enabled": {"type": "boolean"}},
+                    }
+                },
+                admin=True,
+            ),
+            "delete": operation("Remove it", {204: ("removed", None), 404: NOT_FOUND}, parameters=[SUB_ID], admin=True),
+        },
+        "/v1/subscriptions/{subscription_id}/secret": {
+            "get": operation(
+                "Its secret(s)", {200: ("secrets", JSON_OBJECT), 404: NOT_FOUND}, parameters=[SUB_ID], admin=True
+            )
+        },
+        "/v1/subscriptions/{subscription_id}/rotate-secret": {
+            "post": operation(
+                "Issue a new secret; the old one keeps signing for the overlap window",
+                {200: ("secrets", JSON_OBJECT), 404: NOT_FOUND},
+                parameters=[SUB_ID],
+                admin=True,
+            )
+        },
+        "/v1/subscriptions/{subscription_id}/recover": {
+            "post": operation(
+                "Send again its failed and dead deliveries created since a time",
+                {200: ("what was requeued", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[SUB_ID, param("since", "query", {"type": "string"}, description="RFC 3339 or unix s")],
+                admin=True,
+            )
+        },
+        "/v1/deliveries": {
+            "get": operation(
+                "List deliveries, newest first",
+                {200: ("a page of deliveries", JSON_OBJECT), 400: BAD},
+                parameters=[
+                    param("status", "query", {"type": "string", "enum": ["pending", "failed", "succeeded", "dead"]}),
+                    param("subscription_id", "query", {"type": "string"}),
+                    param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    param("cursor", "query", {"type": "string"}),
+                ],
+                admin=True,
+            )
+        },
+        "/v1/deliveries/{delivery_id}": {
+            "get": operation(
+                "One delivery with every attempt",
+                {200: ("it", DELIVERY), 404: NOT_FOUND},
+                parameters=[DELIVERY_ID],
+                admin=True,
+            )
+        },
+        "/v1/deliveries/{delivery_id}/retry": {
+            "post": operation(
+                "Attempt it again now",
+                {200: ("the delivery", DELIVERY), 404: NOT_FOUND},
+                parameters=[DELIVERY_ID],
+                admin=True,
+            )
+        },
+        "/v1/events/{event_id}/replay": {
+            "post": operation(
+                "Deliver a stored event again, to all matching subscriptions or one",
+                {200: ("the new deliveries", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[param("event_id", "path", {"type": "string"})],
+                body={"application/json": {"type": "object", "properties": {"subscription_id": {"type": "string"}}}},
+                admin=True,
+            )
+        },
+    }
+)
+COMPONENTS["schemas"]["Subscription"] = {
+    "type": "object",
+    "required": ["id", "url"],
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        **SUBSCRIPTION_FIELDS,
+    },
+}
+COMPONENTS["schemas"]["Delivery"] = {
+    "type": "object",
+    "required": ["id", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string"},
+        "event_id": {"type": "string"},
+        "subscription_id": {"type": "string"},
+    },
+}
+
 
 def openapi_document(providers: Sequence[str]) -> Schema:
     document: Schema = {

@@ -55,6 +55,8 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "RELAY_DATA_DIR": str(tmp_path / "data"),
             "RELAY_STORE_TIMEOUT_S": "1",
             "RELAY_REDIS_STARTUP_WAIT_S": "2",
+            # Delivery tests turn the in-app worker on where they need it.
+            "RELAY_WORKER": "false",
         }
         environ.update({f"RELAY_{name.upper()}": value for name, value in overrides.items()})
         return Settings.from_environ(environ)

@@ -1,7 +1,7 @@
 from starlette.routing import Route
 
 from relay import openapi
-from relay.routes import events, health, inbound
+from relay.routes import deliveries, events, health, inbound, subscriptions
 
 ROUTES = [
     Route("/hooks/{provider}/{token}", inbound.receive_callback, methods=["POST"]),
@@ -12,4 +12,16 @@ ROUTES = [
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+    Route("/v1/subscriptions", subscriptions.create_subscription, methods=["POST"]),
+    Route("/v1/subscriptions", subscriptions.list_subscriptions, methods=["GET"]),
+    Route("/v1/subscriptions/{subscription_id}", subscriptions.get_subscription, methods=["GET"]),
+    Route("/v1/subscriptions/{subscription_id}", subscriptions.update_subscription, methods=["PATCH"]),
+    Route("/v1/subscriptions/{subscription_id}", subscriptions.delete_subscription, methods=["DELETE"]),
+    Route("/v1/subscriptions/{subscription_id}/secret", subscriptions.get_secret, methods=["GET"]),
+    Route("/v1/subscriptions/{subscription_id}/rotate-secret", subscriptions.rotate_secret, methods=["POST"]),
+    Route("/v1/subscriptions/{subscription_id}/recover", subscriptions.recover, methods=["POST"]),
+    Route("/v1/deliveries", deliveries.list_deliveries, methods=["GET"]),
+    Route("/v1/deliveries/{delivery_id}", deliveries.get_delivery, methods=["GET"]),
+    Route("/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery, methods=["POST"]),
+    Route("/v1/events/{event_id}/replay", deliveries.replay_event, methods=["POST"]),
 ]

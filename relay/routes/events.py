@@ -51,7 +51,12 @@ async def get_event(request: Request) -> Response:
     event = await request.state.store.get_event(event_id)
     if event is None:
         raise NotFound(f"no event {event_id!r}")
-    return json_bytes(event)
+    deliveries = await request.state.deliveries.for_event(event_id)
+    # Inserted before "raw", which stays the last field: the first unescaped `,"raw":` is that field (quotes
+    # inside JSON strings are escaped), and the provider's bytes after it stay verbatim to the closing brace.
+    at = event.index(b',"raw":')
+    summaries = orjson.dumps([d.summary() for d in deliveries])
+    return json_bytes(event[:at] + b',"deliveries":' + summaries + event[at:])
 
 
 async def task_events(request: Request) -> Response:

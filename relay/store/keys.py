@@ -18,9 +18,28 @@ relay:rl:token:<sha256>                hash    refill time of a full burst   rat
                                        + 1 s                                 tokens left, ts (ms) of the last take
 relay:rl:addr:<address>                hash    same                          rate-limit bucket of one client address
                                                                              (IPv6: its /64)
+relay:{subs}:index                     zset    none                          subscription id -> creation time (ms)
+relay:{subs}:sub:<sub id>              hash    none                          one subscription: url, filter, headers,
+                                                                             secrets, enabled, failing_since_ms
+relay:{pNN}:ingest                     string  lease (<= 10 s, renewed)      token of the one worker turning this
+                                                                             partition's events into deliveries
+relay:{pNN}:delivery:<dlv id>          hash    none while pending/failed,    one delivery: event id, subscription id,
+                                               RELAY_EVENT_TTL_S once done   fixed body, status, attempts, next_ms
+relay:{pNN}:attempts:<dlv id>          list    as its delivery               JSON record of each attempt (last 50)
+relay:{pNN}:due                        zset    none                          delivery id -> when due (ms); while a
+                                                                             worker holds it, its lease end
+relay:{pNN}:chain:<sha256>             list    RELAY_EVENT_TTL_S             unfinished deliveries of one subscription
+                                                                             + task, in event order; only the head
+                                                                             is in ``due``
+relay:{pNN}:deliveries                 zset    trimmed past RELAY_EVENT_TTL_S  every delivery id (score 0, ids sort
+                                                                             by time), for listing
+relay:{pNN}:event_deliveries:<evt id>  list    RELAY_EVENT_TTL_S             the delivery ids of one event
 =====================================  ======  ============================  =========================================
 
 Rate-limit buckets are single keys (one script call each), so they need no hash tag.
+Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
+partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
+deliveries is one script in one slot.
 """
 
 from __future__ import annotations
@@ -72,3 +91,41 @@ def rate_token(token: str) -> str:
 
 def rate_address(address: str) -> str:
     return f"{PREFIX}rl:addr:{address}"
+SUBSCRIPTIONS_TAG = f"{PREFIX}{{subs}}:"
+EVENTS_GROUP = "relay-delivery"
+
+
+def subscriptions_index() -> str:
+    return f"{SUBSCRIPTIONS_TAG}index"
+
+
+def subscription(subscription_id: str) -> str:
+    return f"{SUBSCRIPTIONS_TAG}sub:{subscription_id}"
+
+
+def ingest_lease(partition: int) -> str:
+    return f"{_tag(partition)}ingest"
+
+
+def delivery(partition: int, delivery_id: str) -> str:
+    return f"{_tag(partition)}delivery:{delivery_id}"
+
+
+def attempts(partition: int, delivery_id: str) -> str:
+    return f"{_tag(partition)}attempts:{delivery_id}"
+
+
+def due(partition: int) -> str:
+    return f"{_tag(partition)}due"
+
+
+def chain(partition: int, subscription_id: str, provider: str, task_id: str) -> str:
+    return f"{_tag(partition)}chain:{_digest(subscription_id, provider, task_id)}"
+
+
+def deliveries_index(partition: int) -> str:
+    return f"{_tag(partition)}deliveries"
+
+
+def event_deliveries(partition: int, event_id: str) -> str:
+    return f"{_tag(partition)}event_deliveries:{event_id}"

@@ -1,0 +1,237 @@
+"""The admin API for subscriptions: where events are delivered, which ones, and the secrets that sign them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay.auth import require_admin
+from relay.errors import BadRequest, NotFound
+from relay.events import rfc3339
+from relay.store.subscriptions import Subscription, new_subscription
+
+EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", "callback.unrecognized")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
+RESERVED_HEADERS = frozenset(
+    {"host", "content-type", "content-length", "user-agent", "transfer-encoding", "connection"}
+)
+MAX_HEADERS = 20
+MAX_FILTER_VALUES = 50
+MAX_TEXT = 200
+
+
+async def read_object(request: Request, example: str) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body must be a JSON object like {example}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest(f"body must be a JSON object like {example}")
+    return body
+
+
+def _strings(name: str, value: object, allowed: list[str] | None = None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_FILTER_VALUES:
+        raise BadRequest(f"{name} must be a list of at most {MAX_FILTER_VALUES} strings, got {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not 1 <= len(item) <= MAX_TEXT:
+            raise BadRequest(f"{name} must hold strings of 1 to {MAX_TEXT} characters, got {item!r}")
+        if allowed is not None and item not in allowed:
+            raise BadRequest(f"unknown {name[:-1]} {item!r}; expected one of {sorted(allowed)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _filter(request: Request, value: object) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict) or set(value) - {"providers", "types", "tags"}:
+        raise BadRequest('filter must be an object with "providers", "types" and/or "tags" lists')
+    return {
+        "providers": _strings("providers", value.get("providers"), list(request.state.providers)),
+        "types": _strings("types", value.get("types"), list(EVENT_TYPES)),
+        "tags": _strings("tags", value.get("tags")),
+    }
+
+
+def _headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_HEADERS:
+        raise BadRequest(f"headers must be an object of at most {MAX_HEADERS} name: value strings")
+    headers: dict[str, str] = {}
+    for name, text in value.items():
+        lowered = name.lower()
+        if not HEADER_NAME.fullmatch(name) or lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
+            raise BadRequest(f"header {name!r} is not allowed (invalid, or set by the relay)")
+        if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\x00"):
+            raise BadRequest(f"header {name!r} must be a single-line string of at most 1000 characters")
+        headers[lowered] = text
+    return headers
+
+
+def _text(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 1000:
+        raise BadRequest(f"{name} must be a string of at most 1000 characters")
+    return value
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"url must be a non-empty string, got {value!r}")
+    return value
+
+
+async def _get(request: Request) -> Subscription:
+    subscription_id = request.path_params["subscription_id"]
+    sub: Subscription | None = await request.state.subscriptions.get(subscription_id)
+    if sub is None:
+        raise NotFound(f"no subscription {subscription_id!r}")
+    return sub
+
+
+def _now_ms(request: Request) -> int:
+    return int(request.state.clock() * 1000)
+
+
+def _secret_view(sub: Subscription, now_ms: int) -> dict[str, Any]:
+    overlapping = bool(sub.previous_secret) and now_ms < sub.previous_secret_until_ms
+    return {
+        "id": sub.id,
+        "secret": sub.secret,
+        "previous_secret": sub.previous_secret if overlapping else None,
+        "previous_secret_expires_at": rfc3339(sub.previous_secret_until_ms / 1000) if overlapping else None,
+    }
+
+
+async def create_subscription(request: Request) -> Response:
+    require_admin(request)
+    body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
+    url = await request.state.guard.check_url(_url(body.get("url")))
+    flt = _filter(request, body.get("filter"))
+    sub = new_subscription(
+        url,
+        _now_ms(request),
+        description=_text("description", body.get("description")),
+        headers=_headers(body.get("headers")),
+        **flt,
+    )
+    await request.state.subscriptions.create(sub)
+    return JSONResponse({**sub.public(), "secret": sub.secret}, status_code=201)
+
+
+async def list_subscriptions(request: Request) -> Response:
+    require_admin(request)
+    subs: list[Subscription] = await request.state.subscriptions.all()
+    return JSONResponse({"data": [sub.public() for sub in subs]})
+
+
+async def get_subscription(request: Request) -> Response:
+    require_admin(request)
+    return JSONResponse((await _get(request)).public())
+
+
+async def update_subscription(request: Request) -> Response:
+    require_admin(request)
+    sub = await _get(request)
+    body = await read_object(request, '{"enabled": false}')
+    unknown = set(body) - {"url", "description", "filter", "headers", "enabled"}
+    if unknown:
+        raise BadRequest(f"unknown fields {sorted(unknown)}; PATCH takes url, description, filter, headers, enabled")
+    changes: dict[str, Any] = {}
+    if "url" in body:
+        changes["url"] = await request.state.guard.check_url(_url(body["url"]))
+    if "description" in body:
+        changes["description"] = _text("description", body["description"])
+    if "filter" in body:
+        changes.update(_filter(request, body["filter"]))
+    if "headers" in body:
+        changes["headers"] = _headers(body["headers"])
+    if "enabled" in body:
+        if not isinstance(body["enabled"], bool):
+            raise BadRequest(f"enabled must be true or false, got {body['enabled']!r}")
+        changes["enabled"] = body["enabled"]
+        if body["enabled"]:
+            changes.update(disabled_reason="", failing_since_ms=0)
+        elif not sub.disabled_reason:
+            changes["disabled_reason"] = "disabled through the API"
+    try:
+        updated = await request.state.subscriptions.save(replace(sub, **changes))
+    except LookupError as exc:
+        raise NotFound(f"no subscription {sub.id!r}") from exc
+    return JSONResponse(updated.public())
+
+
+async def delete_subscription(request: Request) -> Response:
+    require_admin(request)
+    subscription_id = request.path_params["subscription_id"]
+    if not await request.state.subscriptions.delete(subscription_id):
+        raise NotFound(f"no subscription {subscription_id!r}")
+    return Response(status_code=204)
+
+
+async def get_secret(request: Request) -> Response:
+    require_admin(request)
+    return JSONResponse(_secret_view(await _get(request), _now_ms(request)))
+
+
+async def rotate_secret(request: Request) -> Response:
+    require_admin(request)
+    subscription_id = request.path_params["subscription_id"]
+    now_ms = _now_ms(request)
+    rotated = await request.state.subscriptions.rotate_secret(
+        subscription_id, now_ms, request.state.settings.secret_overlap_s
+    )
+    if rotated is None:
+        raise NotFound(f"no subscription {subscription_id!r}")
+    return JSONResponse(_secret_view(rotated, now_ms))
+
+
+def parse_since(value: str | None) -> int:
+    """``since`` as ms: RFC 3339 (``2024-05-01T12:00:00Z``) or unix seconds."""
+    if not value:
+        raise BadRequest("since is required: an RFC 3339 time or unix seconds")
+    try:
+        if value.replace(".", "", 1).isdigit():
+            return int(float(value) * 1000)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"since must be an RFC 3339 time or unix seconds, got {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise BadRequest(f"since must carry a time zone (e.g. Z), got {value!r}")
+    return int(parsed.timestamp() * 1000)
+
+
+async def recover(request: Request) -> Response:
+    """Send again every delivery of this subscription that failed (failed or dead) since a time."""
+    require_admin(request)
+    sub = await _get(request)
+    since_ms = parse_since(request.query_params.get("since"))
+    now_ms = _now_ms(request)
+    requeued = 0
+    cursor: str | None = None
+    for status in ("dead", "failed"):
+        cursor = None
+        while True:
+            page, cursor = await request.state.deliveries.page(
+                status=status, subscription_id=sub.id, limit=500, cursor=cursor
+            )
+            recent = [delivery for delivery in page if delivery.created_ms >= since_ms]
+            for delivery in recent:
+                if await request.state.deliveries.requeue(delivery.id, now_ms) is not None:
+                    requeued += 1
+            if cursor is None or len(recent) < len(page):
+                break
+    return JSONResponse({"subscription_id": sub.id, "requeued": requeued}, status_code=202)
