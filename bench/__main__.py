@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
         results[name] = SECTIONS[name].run(options)
     header = (
         f"{started:%Y-%m-%d}, {facts['cores']} cores ({facts['cpu']}), Python {facts['python']}, "
-        f"uvicorn {facts['uvicorn']} (uvloop {facts['uvloop'] or 'no'}, httptools {facts['httptools'] or 'no'}), "
+        f"uvicorn {facts['uvicorn']}, "
         f"load average {facts['loadavg_1m_at_start']} at start"
     )
     markdown = "\n\n".join([header, *(result.markdown for result in results.values())])

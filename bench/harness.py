@@ -22,8 +22,33 @@ BENCH_DIR = ROOT / "bench"
 FIXTURES_DIR = BENCH_DIR / "fixtures"
 TASK_ID_PLACEHOLDER = "@@TASK_ID@@"
 
-# Both servers of a comparison run with exactly these flags; only the app differs.
-UVICORN_FLAGS = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log", "--loop", "auto", "--http", "auto"]
+# Both servers of a comparison run with exactly these flags; only the app differs (and the stack, when compared).
+UVICORN_FLAGS = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """uvicorn's event loop and HTTP parser."""
+
+    loop: str
+    http: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.loop}+{self.http}"
+
+
+STACKS = (Stack("asyncio", "h11"), Stack("uvloop", "httptools"))
+
+
+def available_stacks() -> list[Stack]:
+    return [stack for stack in STACKS if all(_version_of(m) for m in (stack.loop, stack.http) if m != "asyncio")]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def unused_port() -> int:
@@ -78,10 +103,13 @@ class Server:
 
 
 @contextmanager
-def uvicorn_server(name: str, app: str, env: Mapping[str, str], factory: bool = False) -> Iterator[Server]:
+def uvicorn_server(
+    name: str, app: str, env: Mapping[str, str], stack: Stack, factory: bool = False
+) -> Iterator[Server]:
     """Serve ``app`` (``module:attr``) with one uvicorn process; stop it (SIGTERM, then SIGKILL) on exit."""
     port = unused_port()
-    args = [sys.executable, "-m", "uvicorn", app, *UVICORN_FLAGS, "--port", str(port)]
+    args = [sys.executable, "-m", "uvicorn", app, *UVICORN_FLAGS, "--loop", stack.loop, "--http", stack.http]
+    args += ["--port", str(port)]
     if factory:
         args.append("--factory")
     child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}

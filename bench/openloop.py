@@ -31,8 +31,7 @@ class _Connection(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -96,7 +95,9 @@ async def _run(
                     return conn
             if opened < max_connections:
                 opened += 1
-                _, conn = await loop.create_connection(_Connection, host, port)
+                transport, conn = await loop.create_connection(_Connection, host, port)
+                # uvloop may call connection_made only after create_connection has returned.
+                conn.transport = transport
                 return conn
             async with freed:
                 await freed.wait()

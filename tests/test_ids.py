@@ -19,3 +19,20 @@ def test_event_ids_carry_their_partition() -> None:
 
     assert ids.partition_of(event_id) == 0x2A
     assert ids.partition_of(event_id[:-1]) is None
+
+
+def test_a_forked_child_mints_different_ids_than_its_parent() -> None:
+    import os
+
+    ids.ulid(0)  # the parent holds unread random bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, ids.ulid(0).encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read_end)
+
+    assert child != ids.ulid(0)
