@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-import secrets
+import base64
+import os
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+
+
+class _Entropy:
+    """os.urandom read in blocks: one system call per 400 ids instead of one per id, which showed in profiles."""
+
+    def __init__(self, block_bytes: int = 4000) -> None:
+        self.block_bytes = block_bytes
+        self.block = b""
+        self.offset = 0
+
+    def take(self, count: int) -> bytes:
+        if self.offset + count > len(self.block):
+            self.block, self.offset = os.urandom(self.block_bytes), 0
+        chunk = self.block[self.offset : self.offset + count]
+        self.offset += count
+        return chunk
+
+    def discard(self) -> None:
+        self.block, self.offset = b"", 0
+
+
+_entropy = _Entropy()
+# A forked worker must never reuse the parent's unread random bytes: two processes would mint the same ids.
+os.register_at_fork(after_in_child=_entropy.discard)
 EVENT_PREFIX = "evt_"
 DELIVERY_PREFIX = "dlv_"
 SUBSCRIPTION_PREFIX = "sub_"
@@ -12,12 +38,9 @@ SUBSCRIPTION_PREFIX = "sub_"
 
 def ulid(now_ms: int) -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits, Crockford base32, so ids sort by creation time."""
-    value = (now_ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    value = (now_ms & ((1 << 48) - 1)) << 80 | int.from_bytes(_entropy.take(10))
+    # Base32 in C: 160 bits give 32 digits, of which the last 26 hold the 128-bit value (the first 6 are zeros).
+    return base64.b32encode(value.to_bytes(20)).decode()[6:].translate(_FROM_RFC4648)
 
 
 def new_event_id(now_ms: int, partition: int) -> str:

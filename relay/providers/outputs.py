@@ -5,8 +5,10 @@ Every helper is total: it accepts any JSON value and never raises, so adapters s
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +45,12 @@ _WORDS: dict[Status, str] = {
     "processing": "processing running inprogress generating onqueue started progress working active",
 }
 STATUS_WORDS: dict[str, Status] = {word: status for status, words in _WORDS.items() for word in words.split()}
+
+# Same characters as str.isspace (both use Py_UNICODE_ISSPACE), searched in C instead of a Python loop.
+_WHITESPACE = re.compile(r"\s")
+# Bodies reuse a small vocabulary of keys; classifying each once per process keeps walking a body cheap. Bounded,
+# so a hostile body of random keys costs only evictions.
+_KEY_CACHE_SIZE = 4096
 
 
 def norm_key(key: str) -> str:
@@ -122,7 +130,7 @@ def make_error(code: Any, message: Any, default_code: str = "failed") -> TaskErr
 def is_http_url(value: Any) -> bool:
     if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
         return False
-    if any(ch.isspace() for ch in value):
+    if _WHITESPACE.search(value):
         return False
     try:
         return bool(urlsplit(value).netloc)
@@ -130,6 +138,7 @@ def is_http_url(value: Any) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
 def kind_from_key(key: str | None) -> OutputKind | None:
     if not key:
         return None
@@ -164,6 +173,7 @@ def kind_for(url: str, key_hint: str | None = None) -> OutputKind:
     return "file"
 
 
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
 def is_excluded_key(key: str) -> bool:
     k = norm_key(key)
     return k in _EXCLUDED_KEYS or k.startswith(_EXCLUDED_PREFIXES) or any(p in k for p in _EXCLUDED_PARTS)

@@ -13,13 +13,17 @@ from redis.commands.core import AsyncScript
 from relay import ids
 from relay.events import NewEvent, render_event
 from relay.store import keys
+from relay.store.writer import ScriptWriter
 
 RedisClient = Redis  # decode_responses=False everywhere: values are bytes.
 
 
+def script_source(name: str) -> str:
+    return importlib.resources.files("relay.store.scripts").joinpath(f"{name}.lua").read_text()
+
+
 def load_script(redis: RedisClient, name: str) -> AsyncScript:
-    source = importlib.resources.files("relay.store.scripts").joinpath(f"{name}.lua").read_text()
-    return redis.register_script(source)
+    return redis.register_script(script_source(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +70,19 @@ class Store:
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
-        self._accept = load_script(redis, "accept")
+        # Accepts of concurrent requests share one round trip (group commit); see relay.store.writer.
+        self._accept = ScriptWriter(redis, script_source("accept"))
 
     async def accept(self, event: NewEvent, now_ms: int) -> AcceptResult:
         """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written."""
-        stored, event_id = await self._accept(
-            keys=[
+        stored, event_id = await self._accept.call(
+            [
                 event.dedup_key,
                 keys.event(event.partition, event.id),
                 keys.events_stream(event.partition),
                 keys.task(event.partition, event.provider, event.task_id),
             ],
-            args=[
+            [
                 self.dedup_ttl_ms,
                 self.event_ttl_ms,
                 event.id,
@@ -92,7 +97,10 @@ class Store:
                 event.tag,
             ],
         )
-        return AcceptResult(event_id=event_id.decode(), duplicate=not stored)
+        first_id = event_id.decode()
+        # A reply naming this very event is its own write, run twice when a dropped connection made the client
+        # resend it: stored, not a duplicate.
+        return AcceptResult(event_id=first_id, duplicate=not stored and first_id != event.id)
 
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""

@@ -1,0 +1,84 @@
+"""``python -m bench``: run the benchmark sections, save ``bench/results/<date>.json``, print markdown tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from types import ModuleType
+
+from bench import ingest
+from bench.harness import BENCH_DIR, ROOT, Options, machine
+
+# Later sections (delivery, tunnel, memory) add their module here.
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest,)}
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
+    defaults = Options()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("sections", nargs="*", choices=[[], *SECTIONS], default=[], help="default: all")
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds per wrk round")
+    parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds of wrk before measuring")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="alternating rounds per comparison")
+    parser.add_argument("--connections", type=int, default=defaults.connections, help="wrk connections")
+    parser.add_argument("--rate", type=float, default=defaults.rate, help="fixed offered rate, requests/s")
+    parser.add_argument("--rate-duration", type=float, default=defaults.rate_duration_s, help="seconds at --rate")
+    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    args = parser.parse_args(argv)
+    options = Options(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        rounds=args.rounds,
+        connections=args.connections,
+        rate=args.rate,
+        rate_duration_s=args.rate_duration,
+    )
+    return args.sections or list(SECTIONS), options, args.readme
+
+
+def main(argv: list[str]) -> None:
+    names, options, readme = parse_args(argv)
+    started = datetime.now(UTC)
+    facts = machine()
+    results = {}
+    for name in names:
+        print(f"bench: running {name}", file=sys.stderr, flush=True)
+        results[name] = SECTIONS[name].run(options)
+    header = (
+        f"{started:%Y-%m-%d}, {facts['cores']} cores ({facts['cpu']}), Python {facts['python']}, "
+        f"uvicorn {facts['uvicorn']}, "
+        f"load average {facts['loadavg_1m_at_start']} at start"
+    )
+    markdown = "\n\n".join([header, *(result.markdown for result in results.values())])
+    record = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": facts,
+        "options": options.__dict__,
+        "sections": {name: result.data for name, result in results.items()},
+        "markdown": markdown,
+    }
+    out = BENCH_DIR / "results" / f"{started:%Y-%m-%dT%H%M%SZ}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(markdown)
+    print(f"\nbench: saved {out.relative_to(ROOT)}", file=sys.stderr)
+    if readme:
+        write_readme(markdown)
+
+
+def write_readme(markdown: str) -> None:
+    path = ROOT / "README.md"
+    text = path.read_text()
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {README_START} ... {README_END} block")
+    path.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,180 @@
+"""An open-loop load generator: requests at a fixed offered rate, whatever the server's answers do.
+
+wrk is closed-loop (each connection waits for its answer before sending again) and Debian has no wrk2, so the
+fixed-rate figure comes from here. Request ``i`` is *scheduled* at ``start + i / rate`` and its latency is measured
+from that scheduled time, not from when it was written: a server stall therefore shows up in every request it
+delayed (no coordinated omission). Each keep-alive HTTP/1.1 connection carries one request at a time; a request
+that finds every connection busy opens another (up to ``max_connections``), then waits for one, its wait counted.
+
+It is plain asyncio (uvloop when installed) with a hand-written HTTP/1.1 client, so that its own cost per request
+stays small next to the server's on a shared machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from bench.harness import TASK_ID_PLACEHOLDER
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; ``send`` resolves to the response status once the whole response is read."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection closed"))
+
+    def send(self, request: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        length = 0
+        marker = head.find(b"content-length:")
+        if marker >= 0:
+            length = int(head[marker + 15 :].split(b"\r\n", 1)[0])
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(head[9:12])
+        del self.buffer[: end + 4 + length]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(status)
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+async def _run(
+    host: str,
+    port: int,
+    build_request: Callable[[int], bytes],
+    rate: float,
+    duration_s: float,
+    max_connections: int,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    idle: deque[_Connection] = deque()
+    opened = 0
+    freed = asyncio.Condition()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    failures = 0
+    total = int(rate * duration_s)
+
+    async def connection() -> _Connection:
+        nonlocal opened
+        while True:
+            while idle:
+                conn = idle.popleft()
+                if not conn.lost:
+                    return conn
+            if opened < max_connections:
+                opened += 1
+                transport, conn = await loop.create_connection(_Connection, host, port)
+                # uvloop may call connection_made only after create_connection has returned.
+                conn.transport = transport
+                return conn
+            async with freed:
+                await freed.wait()
+
+    async def one(index: int, scheduled: float) -> None:
+        nonlocal failures
+        try:
+            conn = await connection()
+            status = await conn.send(build_request(index))
+        except (ConnectionError, OSError):
+            failures += 1
+            return
+        latencies.append(time.perf_counter() - scheduled)
+        statuses[status] = statuses.get(status, 0) + 1
+        idle.append(conn)
+        async with freed:
+            freed.notify()
+
+    start = time.perf_counter() + 0.05
+    async with asyncio.TaskGroup() as group:
+        index = 0
+        while index < total:
+            now = time.perf_counter()
+            # Catch up on everything already due in one wakeup: the loop's timer resolution is coarser than 1 ms.
+            while index < total and start + index / rate <= now:
+                group.create_task(one(index, start + index / rate))
+                index += 1
+            if index < total:
+                await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    for conn in idle:
+        if conn.transport is not None:
+            conn.transport.close()
+    return {
+        "offered_rps": rate,
+        "achieved_rps": round(len(latencies) / elapsed, 1),
+        "requests": total,
+        "completed": len(latencies),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "connection_failures": failures,
+        "connections_opened": opened,
+        "p50_ms": round(_percentile(latencies, 50) * 1000, 3),
+        "p90_ms": round(_percentile(latencies, 90) * 1000, 3),
+        "p99_ms": round(_percentile(latencies, 99) * 1000, 3),
+        "max_ms": round(latencies[-1] * 1000, 3) if latencies else None,
+    }
+
+
+def run(
+    url: str,
+    paths: dict[str, str],
+    bodies: dict[str, str],
+    *,
+    rate: float,
+    duration_s: float,
+    nonce: str,
+    max_connections: int = 256,
+) -> dict[str, Any]:
+    """Offer ``rate`` requests/s of provider callbacks (distinct task ids) for ``duration_s``; latencies in ms."""
+    host, port = url.removeprefix("http://").split(":")
+    providers = sorted(paths)
+
+    def build_request(index: int) -> bytes:
+        provider = providers[index % len(providers)]
+        body = bodies[provider].replace(TASK_ID_PLACEHOLDER, f"{nonce}-{index}").encode()
+        head = (
+            f"POST {paths[provider]} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    runner: Callable[[Any], dict[str, Any]] = asyncio.run
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        pass
+    return runner(_run(host, int(port), build_request, rate, duration_s, max_connections))
