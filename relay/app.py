@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +26,8 @@ from relay.providers.base import Provider
 from relay.routes import ROUTES
 from relay.store.store import Store
 from relay.tokens import CallbackTokens
+from relay.tunnel.router import TunnelRouter
+from relay.tunnel.streams import TunnelHub, open_stream_redis
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class State(TypedDict):
     providers: dict[str, Provider]
     tokens: CallbackTokens
     clock: Callable[[], float]
+    tunnels: TunnelHub
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -104,8 +108,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         client = open_redis(resolved)
         http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
+        stream_redis = open_stream_redis(resolved)
+        router_task: asyncio.Task[None] | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
+            if resolved.tunnel_router:
+                router = TunnelRouter(stream_redis, resolved, clock)
+                # The group exists before the first callback is accepted, so no event slips past the router.
+                await router.prepare()
+                router_task = asyncio.create_task(router.run(), name="tunnel-router")
             kie_key = resolved.kie_webhook_hmac_key
             yield State(
                 settings=resolved,
@@ -120,8 +131,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
                 providers=build_providers(str(kie_key).encode() if kie_key else None),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
+                tunnels=TunnelHub(stream_redis, resolved, clock),
             )
         finally:
+            if router_task is not None:
+                router_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await router_task
+            await stream_redis.aclose(close_connection_pool=True)
             await http.aclose()
             await client.aclose(close_connection_pool=True)
 

@@ -39,6 +39,11 @@ class Settings:
     kie_webhook_hmac_key: Secret | None = None
     signature_tolerance_s: int = 300
     log_level: str = "info"
+    tunnel_router: bool = True
+    tunnel_buffer_max_events: int = 10_000
+    tunnel_buffer_max_age_s: int = DAY_S
+    tunnel_ping_interval_s: float = 15.0
+    tunnel_max_streams: int = 32
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -71,6 +76,11 @@ class Settings:
             kie_webhook_hmac_key=Secret(kie_key) if kie_key else None,
             signature_tolerance_s=config("SIGNATURE_TOLERANCE_S", cast=int, default=cls.signature_tolerance_s),
             log_level=config("LOG_LEVEL", default=cls.log_level).lower(),
+            tunnel_router=config("TUNNEL_ROUTER", cast=bool, default=cls.tunnel_router),
+            tunnel_buffer_max_events=config("TUNNEL_BUFFER_MAX_EVENTS", cast=int, default=cls.tunnel_buffer_max_events),
+            tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
+            tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
+            tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
         )
         settings.validate()
         return settings
@@ -87,3 +97,9 @@ class Settings:
             raise SettingsError("RELAY_EVENT_TTL_S must be at least RELAY_DEDUP_TTL_S")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
+        for name in ("tunnel_buffer_max_events", "tunnel_buffer_max_age_s", "tunnel_max_streams"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
+        if not 0 < self.tunnel_ping_interval_s <= 15:
+            # The issue promises a keep-alive at least every 15 s; proxies commonly cut idle streams after 30-60 s.
+            raise SettingsError(f"RELAY_TUNNEL_PING_INTERVAL_S must be in (0, 15], got {self.tunnel_ping_interval_s!r}")

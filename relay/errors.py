@@ -8,7 +8,9 @@
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
-    └── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── NotAcceptable               406 not_acceptable       (/t/{channel} without Accept: text/event-stream)
+    └── TooManyStreams              503 too_many_streams     (RELAY_TUNNEL_MAX_STREAMS tunnel streams are open)
 
 ``code`` is stable and meant for programs; ``message`` is for people and never carries secrets, tokens or bodies.
 """
@@ -79,3 +81,13 @@ class PayloadTooLarge(RelayError):
 class StoreUnavailable(RelayError):
     status_code = 503
     code = "store_unavailable"
+
+
+class NotAcceptable(RelayError):
+    status_code = 406
+    code = "not_acceptable"
+
+
+class TooManyStreams(RelayError):
+    status_code = 503
+    code = "too_many_streams"

@@ -14,7 +14,16 @@ relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  o
                                                                              type, task_id, tag (newest last)
 relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             the event ids of one provider task, in
                                                                              arrival order
+relay:tunnels                          hash    none (HDEL on delete)         channel name -> channel JSON (filter,
+                                                                             mode, whsec_ secret, created_ms)
+relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  what the channel's clients receive:
+                                       (reset on every append; trimmed by  routed events (id, kind=event, provider,
+                                       age and RELAY_TUNNEL_BUFFER_MAX_    type, task_id) and webhooks POSTed to
+                                       EVENTS)                             /t/<channel> (id, kind=webhook, body,
+                                                                             request, received_ms)
 =====================================  ======  ============================  =========================================
+
+Tunnel keys are single-key operations, so they carry no partition hash tag.
 """
 
 from __future__ import annotations
@@ -57,3 +66,11 @@ def events_stream(partition: int) -> str:
 
 def task(partition: int, provider: str, task_id: str) -> str:
     return f"{_tag(partition)}task:{_digest(provider, task_id)}"
+
+
+def tunnels() -> str:
+    return f"{PREFIX}tunnels"
+
+
+def tunnel_buffer(channel: str) -> str:
+    return f"{PREFIX}tunnel:{channel}:buffer"
