@@ -8,8 +8,15 @@ import signal
 import time
 from collections.abc import Callable
 
+import anyio
 import httpx
+import pytest
 
+from relay.app import create_app
+from relay.config import Settings
+from relay.tunnel.client import TunnelClient, TunnelOptions
+from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.servers import run_server
 from tests.tunnel.conftest import RelayProcess, Target, TunnelProcess, callback_url, wait_for
 
 PRETTY_JSON = (
@@ -134,3 +141,33 @@ def test_without_an_admin_token_creating_a_channel_is_refused(
     finally:
         client.stop()
     assert "admin token is needed" in client.output()
+
+
+@pytest.mark.anyio
+async def test_a_failing_local_target_is_retried_then_reported_and_skipped(
+    make_settings: Callable[..., Settings], target: Target
+) -> None:
+    target.statuses = [503, 503, 503]
+    lines: list[str] = []
+    with run_server(create_app(make_settings(tunnel_ping_interval_s="0.2")), timeout_graceful_shutdown=1) as base:
+        async with httpx.AsyncClient() as http:
+            options = TunnelOptions(
+                server=base, forward_to=target.url, admin_token=ADMIN_TOKEN, raw=True, forward_retry_delay_s=0.01
+            )
+            client = TunnelClient(http, options, echo=lines.append)
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.run)
+                with anyio.fail_after(5):
+                    while not any(line.startswith("forwarding to") for line in lines):
+                        await anyio.sleep(0.02)
+                url = (await http.post(f"{base}/v1/callback-urls", json={"provider": "generic"}, headers=ADMIN)).json()
+                for task_id in ("fails", "works"):
+                    await http.post(url["url"].replace("https://relay.test", base), json={"taskId": task_id})
+                with anyio.fail_after(5):
+                    while len(target.received) < 1:
+                        await anyio.sleep(0.02)
+                group.cancel_scope.cancel()
+
+    assert [json.loads(item.body)["taskId"] for item in target.received] == ["works"]
+    failed = next(line for line in lines if "fails" in line)
+    assert "503 (gave up after 3 tries; it stays in the relay)" in failed
