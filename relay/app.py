@@ -136,6 +136,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         finally:
             if router_task is not None:
                 router_task.cancel()
+                # redis-py may swallow the cancellation of a blocked XREADGROUP; closing its socket ends it now.
+                await stream_redis.connection_pool.disconnect()
                 with contextlib.suppress(asyncio.CancelledError):
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
