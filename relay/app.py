@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -31,6 +32,8 @@ from relay.store.deliveries import DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionStore
 from relay.tokens import CallbackTokens
+from relay.tunnel.router import TunnelRouter
+from relay.tunnel.streams import TunnelHub, open_stream_redis
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class State(TypedDict):
     guard: TargetGuard
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
+    tunnels: TunnelHub
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -122,8 +126,15 @@ def create_app(
         http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
         guard = TargetGuard(resolver, allow_private=resolved.allow_private_targets)
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
+        stream_redis = open_stream_redis(resolved)
+        router_task: asyncio.Task[None] | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
+            if resolved.tunnel_router:
+                router = TunnelRouter(stream_redis, resolved, clock)
+                # The group exists before the first callback is accepted, so no event slips past the router.
+                await router.prepare()
+                router_task = asyncio.create_task(router.run(), name="tunnel-router")
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
@@ -152,9 +163,17 @@ def create_app(
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
                 deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                tunnels=TunnelHub(stream_redis, resolved, clock),
             )
         finally:
             await stop_worker()
+            if router_task is not None:
+                router_task.cancel()
+                # redis-py may swallow the cancellation of a blocked XREADGROUP; closing its socket ends it now.
+                await stream_redis.connection_pool.disconnect()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await router_task
+            await stream_redis.aclose(close_connection_pool=True)
             await http.aclose()
             await client.aclose(close_connection_pool=True)
 

@@ -68,6 +68,12 @@ class Settings:
     worker_poll_s: float = 0.1
     shutdown_grace_s: float = 10.0
 
+    tunnel_router: bool = True
+    tunnel_buffer_max_events: int = 10_000
+    tunnel_buffer_max_age_s: int = DAY_S
+    tunnel_ping_interval_s: float = 15.0
+    tunnel_max_streams: int = 32
+
     def max_body_bytes_for(self, provider: str) -> int:
         return self.provider_max_body_bytes.get(provider, self.max_body_bytes)
 
@@ -104,6 +110,11 @@ class Settings:
             log_level=config("LOG_LEVEL", default=cls.log_level).lower(),
             **_edge_settings(config),
             **_delivery_settings(config),
+            tunnel_router=config("TUNNEL_ROUTER", cast=bool, default=cls.tunnel_router),
+            tunnel_buffer_max_events=config("TUNNEL_BUFFER_MAX_EVENTS", cast=int, default=cls.tunnel_buffer_max_events),
+            tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
+            tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
+            tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
         )
         settings.validate()
         return settings
@@ -126,6 +137,12 @@ class Settings:
                 raise SettingsError(f"RELAY_{name.upper()} must be 0 (off) or positive, got {getattr(self, name)!r}")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
+        for name in ("tunnel_buffer_max_events", "tunnel_buffer_max_age_s", "tunnel_max_streams"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
+        if not 0 < self.tunnel_ping_interval_s <= 15:
+            # The issue promises a keep-alive at least every 15 s; proxies commonly cut idle streams after 30-60 s.
+            raise SettingsError(f"RELAY_TUNNEL_PING_INTERVAL_S must be in (0, 15], got {self.tunnel_ping_interval_s!r}")
         self._validate_delivery()
 
     def _validate_delivery(self) -> None:
@@ -142,7 +159,6 @@ class Settings:
             raise SettingsError(f"RELAY_RETRY_JITTER must be in [0, 1), got {self.retry_jitter!r}")
         if self.worker_poll_s <= 0 or self.shutdown_grace_s < 0:
             raise SettingsError("RELAY_WORKER_POLL_S must be positive and RELAY_SHUTDOWN_GRACE_S not negative")
-
 
 
 def parse_networks(name: str, value: str) -> tuple[Network, ...]:

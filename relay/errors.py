@@ -12,7 +12,9 @@
     ├── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
     ├── Forbidden                   403 forbidden            (client address outside the provider's allow-list)
     ├── RequestTimeout              408 request_timeout      (the body trickled in slower than RELAY_BODY_TIMEOUT_S)
-    └── RateLimited                 429 rate_limited         (with Retry-After)
+    ├── RateLimited                 429 rate_limited         (with Retry-After)
+    ├── NotAcceptable               406 not_acceptable       (/t/{channel} without Accept: text/event-stream)
+    └── TooManyStreams              503 too_many_streams     (RELAY_TUNNEL_MAX_STREAMS tunnel streams are open)
 
 ``code`` is stable and meant for programs; ``message`` is for people and never carries secrets, tokens or bodies.
 """
@@ -124,3 +126,13 @@ class TargetRefused(BadRequest):
     def __init__(self, message: str, host: str | None = None) -> None:
         super().__init__(message)
         self.host = host
+
+
+class NotAcceptable(RelayError):
+    status_code = 406
+    code = "not_acceptable"
+
+
+class TooManyStreams(RelayError):
+    status_code = 503
+    code = "too_many_streams"

@@ -313,6 +313,55 @@ PATHS.update(
         },
     }
 )
+CHANNEL = param("channel", "path", {"type": "string"}, description="the channel name (a credential)")
+SSE: dict[int, tuple[str, Schema | None]] = {200: ("text/event-stream of the channel's events", None), 404: NOT_FOUND}
+PATHS.update(
+    {
+        "/v1/tunnels": {
+            "post": operation(
+                "Create a tunnel channel; the answer holds its stream URL and signing secret",
+                {201: ("the channel", JSON_OBJECT), 400: BAD},
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {"filter": FILTER, "mode": {"type": "string", "enum": ["event", "raw"]}},
+                    }
+                },
+                admin=True,
+            ),
+            "get": operation("All tunnel channels (no secrets)", {200: ("the channels", JSON_OBJECT)}, admin=True),
+        },
+        "/v1/tunnels/{channel}": {
+            "delete": operation(
+                "Remove a channel and its buffer",
+                {204: ("removed", None), 404: NOT_FOUND},
+                parameters=[CHANNEL],
+                admin=True,
+            )
+        },
+        "/v1/tunnels/{channel}/stream": {
+            "get": operation(
+                "Server-Sent Events; resumes after Last-Event-ID",
+                SSE,
+                parameters=[CHANNEL, param("Last-Event-ID", "header", {"type": "string"})],
+            )
+        },
+        "/t/{channel}": {
+            "get": operation(
+                "smee.io-compatible event stream (Accept: text/event-stream)",
+                {**SSE, 406: ("not an event-stream request", ERROR)},
+                parameters=[CHANNEL],
+            ),
+            "post": operation(
+                "Put any webhook into the channel, as smee.io does",
+                {200: ("buffered", JSON_OBJECT), 404: NOT_FOUND, 413: ("body over the limit", ERROR)},
+                parameters=[CHANNEL],
+                body={"application/octet-stream": {"type": "string", "format": "binary"}},
+            ),
+        },
+    }
+)
+
 COMPONENTS["schemas"]["Subscription"] = {
     "type": "object",
     "required": ["id", "url"],

@@ -57,6 +57,7 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "RELAY_REDIS_STARTUP_WAIT_S": "2",
             # Delivery tests turn the in-app worker on where they need it.
             "RELAY_WORKER": "false",
+            "RELAY_TUNNEL_ROUTER": "false",
         }
         environ.update({f"RELAY_{name.upper()}": value for name, value in overrides.items()})
         return Settings.from_environ(environ)

@@ -39,7 +39,7 @@ def test_tokens_and_channels_are_redacted_end_to_end(tmp_path: Path) -> None:
                 client.post(path.replace("/kie/", "/nope/"), json={}).status_code,
                 client.get(path).status_code,
                 client.post(path + "/more", json={}).status_code,
-                client.get(f"/v1/tunnels/{CHANNEL}").status_code,
+                client.get(f"/v1/tunnels/{CHANNEL}/stream").status_code,
                 client.get(f"/t/{CHANNEL}/x").status_code,
             ]
             with socket.create_connection((httpx.URL(url).host, httpx.URL(url).port)) as sock:

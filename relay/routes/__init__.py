@@ -1,7 +1,7 @@
 from starlette.routing import Route
 
 from relay import openapi
-from relay.routes import deliveries, events, health, inbound, subscriptions
+from relay.routes import deliveries, events, health, inbound, subscriptions, tunnels
 
 ROUTES = [
     Route("/hooks/{provider}/{token}", inbound.receive_callback, methods=["POST"]),
@@ -24,4 +24,10 @@ ROUTES = [
     Route("/v1/deliveries/{delivery_id}", deliveries.get_delivery, methods=["GET"]),
     Route("/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery, methods=["POST"]),
     Route("/v1/events/{event_id}/replay", deliveries.replay_event, methods=["POST"]),
+    Route("/v1/tunnels", tunnels.create_tunnel, methods=["POST"]),
+    Route("/v1/tunnels", tunnels.list_tunnels, methods=["GET"]),
+    Route("/v1/tunnels/{channel}", tunnels.delete_tunnel, methods=["DELETE"]),
+    Route("/v1/tunnels/{channel}/stream", tunnels.stream, methods=["GET"]),
+    Route("/t/{channel}", tunnels.smee_stream, methods=["GET"]),
+    Route("/t/{channel}", tunnels.smee_post, methods=["POST"]),
 ]

@@ -34,9 +34,16 @@ relay:{pNN}:chain:<sha256>             list    RELAY_EVENT_TTL_S             unf
 relay:{pNN}:deliveries                 zset    trimmed past RELAY_EVENT_TTL_S  every delivery id (score 0, ids sort
                                                                              by time), for listing
 relay:{pNN}:event_deliveries:<evt id>  list    RELAY_EVENT_TTL_S             the delivery ids of one event
+relay:tunnels                          hash    none (HDEL on delete)         channel name -> channel JSON (filter,
+                                                                             mode, whsec_ secret, created_ms)
+relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  what the channel's clients receive:
+                                       (reset on every append; trimmed by  routed events (id, kind=event, provider,
+                                       age and RELAY_TUNNEL_BUFFER_MAX_    type, task_id) and webhooks POSTed to
+                                       EVENTS)                             /t/<channel> (id, kind=webhook, body,
+                                                                             request, received_ms)
 =====================================  ======  ============================  =========================================
 
-Rate-limit buckets are single keys (one script call each), so they need no hash tag.
+Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
 partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
 deliveries is one script in one slot.
@@ -91,6 +98,8 @@ def rate_token(token: str) -> str:
 
 def rate_address(address: str) -> str:
     return f"{PREFIX}rl:addr:{address}"
+
+
 SUBSCRIPTIONS_TAG = f"{PREFIX}{{subs}}:"
 EVENTS_GROUP = "relay-delivery"
 
@@ -129,3 +138,11 @@ def deliveries_index(partition: int) -> str:
 
 def event_deliveries(partition: int, event_id: str) -> str:
     return f"{_tag(partition)}event_deliveries:{event_id}"
+
+
+def tunnels() -> str:
+    return f"{PREFIX}tunnels"
+
+
+def tunnel_buffer(channel: str) -> str:
+    return f"{PREFIX}tunnel:{channel}:buffer"

@@ -1,0 +1,1 @@
+"""The local tunnel: channels buffer matching events, an SSE stream replays them, ``relay tunnel`` forwards them."""

@@ -1,0 +1,119 @@
+"""Serving tunnel streams: replay from a resume point, then live entries and pings, for a bounded set of clients."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Literal
+
+import orjson
+import redis.asyncio
+from starlette.requests import ClientDisconnect
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from relay.config import Settings
+from relay.errors import BadRequest, TooManyStreams
+from relay.tunnel.channels import Channel, Channels
+from relay.tunnel.frames import load, sse
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["relay", "smee"]
+ENTRY_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
+MAX_BLOCK_S = 5.0
+READ_COUNT = 100
+
+
+def open_stream_redis(settings: Settings) -> redis.asyncio.Redis:
+    """A Redis client of its own for blocking reads, so connected tunnels never starve callbacks of connections."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.tunnel_max_streams + settings.partitions + 4,
+        timeout=settings.store_timeout_s,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
+        # Longer than any XREAD/XREADGROUP BLOCK, so a blocked read is never mistaken for a dead server.
+        socket_timeout=MAX_BLOCK_S + settings.store_timeout_s,
+        health_check_interval=30,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+def resume_point(last_event_id: str | None) -> str | None:
+    if last_event_id is None or last_event_id == "":
+        return None
+    if not ENTRY_ID.fullmatch(last_event_id):
+        raise BadRequest(f"Last-Event-ID {last_event_id!r} is not an id this stream sent")
+    return last_event_id
+
+
+class TunnelHub:
+    """The tunnel side of the app: channels, and the streams of connected clients.
+
+    :param redis: the stream client from :func:`open_stream_redis`; the caller owns and closes it.
+    :param settings: buffer bounds, ping interval and the stream limit.
+    :param clock: seconds since the epoch (signing timestamps).
+    """
+
+    def __init__(self, redis: redis.asyncio.Redis, settings: Settings, clock: Callable[[], float]) -> None:
+        self.redis = redis
+        self.channels = Channels(
+            redis, max_events=settings.tunnel_buffer_max_events, max_age_s=settings.tunnel_buffer_max_age_s
+        )
+        self.ping_interval_s = settings.tunnel_ping_interval_s
+        self.max_streams = settings.tunnel_max_streams
+        self.clock = clock
+        self.active = 0
+
+    def response(self, channel: Channel, after: str | None, fmt: Format) -> StreamingResponse:
+        if self.active >= self.max_streams:
+            raise TooManyStreams(f"{self.max_streams} tunnel streams are open; close one or raise the limit")
+        self.active += 1
+        return _TunnelStream(self, self.frames(channel, after, fmt))
+
+    async def frames(self, channel: Channel, after: str | None, fmt: Format) -> AsyncGenerator[bytes, None]:
+        # Without a resume point the stream is live-only: it starts after the newest buffered entry.
+        cursor = after if after is not None else await self.channels.last_id(channel.name)
+        ready = {} if fmt == "smee" else {"mode": channel.mode, "ping_interval_s": self.ping_interval_s}
+        yield sse(orjson.dumps(ready), event="ready")
+        next_ping = time.monotonic() + self.ping_interval_s
+        while True:
+            wait_s = min(next_ping - time.monotonic(), MAX_BLOCK_S)
+            entries = await self.channels.read(channel.name, cursor, READ_COUNT, max(int(wait_s * 1000), 1))
+            if entries:
+                for entry_id, message in await load(self.redis, channel, entries, self.clock()):
+                    cursor = entry_id
+                    if message is None:
+                        logger.warning("tunnel event expired before it was streamed entry_id=%s", entry_id)
+                        continue
+                    data = message.smee_data() if fmt == "smee" else message.relay_data()
+                    yield sse(data, entry_id=entry_id)
+            if time.monotonic() >= next_ping:
+                if await self.channels.get(channel.name) is None:
+                    return  # deleted: end the stream, the client's reconnect then gets a 404
+                yield sse(b"{}", event="ping")
+                next_ping = time.monotonic() + self.ping_interval_s
+
+
+class _TunnelStream(StreamingResponse):
+    """An SSE response that gives its slot back however the stream ends, and takes a disconnect quietly."""
+
+    def __init__(self, hub: TunnelHub, frames: AsyncGenerator[bytes, None]) -> None:
+        super().__init__(
+            frames,
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self.hub = hub
+        self.frames = frames
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (ClientDisconnect, OSError):
+            pass
+        finally:
+            self.hub.active -= 1
+            await self.frames.aclose()

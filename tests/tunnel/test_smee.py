@@ -1,0 +1,73 @@
+"""The stock smee-client (npm, unchanged) against the relay's smee.io-compatible ``/t/{channel}``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN
+from tests.tunnel.conftest import RelayProcess, Target, callback_url, wait_for
+
+SMEE = Path(__file__).parent / "js" / "node_modules" / "smee-client" / "bin" / "smee.js"
+
+
+@pytest.fixture
+def smee(target: Target, tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    assert SMEE.exists(), "run `npm ci --prefix tests/tunnel/js` (.ci/run does)"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(source: str) -> subprocess.Popen[bytes]:
+        node = shutil.which("node")
+        assert node is not None, "Node.js 20+ is needed for the smee-client test"
+        with (tmp_path / "smee.log").open("ab") as log:
+            proc = subprocess.Popen([node, str(SMEE), "-u", source, "-t", f"{target.url}/smee"], stdout=log, stderr=log)
+        started.append(proc)
+        wait_for(lambda: b"Forwarding" in (tmp_path / "smee.log").read_bytes(), 10, "smee-client to connect")
+        return proc
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_stock_smee_client_forwards_posted_webhooks_and_routed_events(
+    relay_factory: Callable[..., RelayProcess], target: Target, smee: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    relay = relay_factory()
+    created = httpx.post(
+        f"{relay.url}/v1/tunnels", json={"filter": {"providers": ["generic"]}, "mode": "raw"}, headers=ADMIN
+    ).json()
+    smee(created["smee_url"])
+
+    posted = httpx.post(
+        f"{created['smee_url']}?delivery=7",
+        content=b'{ "action": "opened", "number": 42 }',
+        headers={"content-type": "application/json", "x-github-event": "issues"},
+    )
+    assert posted.status_code == 200 and posted.json()["received"] is True
+    wait_for(lambda: len(target.received) == 1, what="the posted webhook")
+    httpx.post(callback_url(relay, "generic"), json={"taskId": "g-1", "status": "completed"})
+    wait_for(lambda: len(target.received) == 2, what="the routed provider event")
+
+    webhook, event = target.received
+    assert json.loads(webhook.body) == {"action": "opened", "number": 42}
+    assert webhook.headers["x-github-event"] == "issues" and webhook.path == "/smee"
+    assert "delivery=7" in webhook.query
+    assert json.loads(event.body) == {"taskId": "g-1", "status": "completed"}
+
+
+def test_smee_endpoints_refuse_unknown_channels_and_plain_gets(relay_factory: Callable[..., RelayProcess]) -> None:
+    relay = relay_factory()
+    created = httpx.post(f"{relay.url}/v1/tunnels", json={}, headers=ADMIN).json()
+
+    assert httpx.post(f"{relay.url}/t/not-a-channel", json={"a": 1}).status_code == 404
+    assert httpx.get(f"{relay.url}/t/not-a-channel", headers={"accept": "text/event-stream"}).status_code == 404
+    plain = httpx.get(created["smee_url"])
+    assert plain.status_code == 406 and plain.json()["error"]["code"] == "not_acceptable"
