@@ -23,10 +23,12 @@ from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.transport import delivery_client
 from relay.delivery.worker import Worker
 from relay.errors import RelayError
+from relay.persistence import warn_if_volatile
 from relay.providers import build_providers
 from relay.providers.base import Provider
 from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
+from relay.store.cluster import cluster_url, open_cluster
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionStore
@@ -50,6 +52,14 @@ class State(TypedDict):
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
+    cluster = cluster_url(settings.redis_url)
+    if cluster is not None:
+        return open_cluster(
+            cluster,
+            max_connections=settings.redis_max_connections,
+            connect_timeout_s=settings.redis_connect_timeout_s,
+            timeout_s=settings.store_timeout_s,
+        )
     # socket_timeout bounds every command, so a hung Redis cannot hold a callback past the provider's window;
     # a blocking pool makes a burst wait for a connection instead of failing with "too many connections".
     pool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -124,6 +134,7 @@ def create_app(
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
+            await warn_if_volatile(client, resolved.allow_volatile_redis)
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key

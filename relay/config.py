@@ -67,6 +67,11 @@ class Settings:
     subscription_disable_after_s: int = 5 * DAY_S
     worker_poll_s: float = 0.1
     shutdown_grace_s: float = 10.0
+    log_format: str = "plain"
+    allow_volatile_redis: bool = False
+    """Serve even when Redis keeps nothing on disk (no AOF, no RDB save points): ``/readyz`` then stays ready."""
+    metrics_token: Secret | None = None
+    """A bearer token that may read ``/metrics`` (and nothing else); the admin token may too."""
 
     def max_body_bytes_for(self, provider: str) -> int:
         return self.provider_max_body_bytes.get(provider, self.max_body_bytes)
@@ -104,6 +109,7 @@ class Settings:
             log_level=config("LOG_LEVEL", default=cls.log_level).lower(),
             **_edge_settings(config),
             **_delivery_settings(config),
+            **_ops_settings(config),
         )
         settings.validate()
         return settings
@@ -233,4 +239,20 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
         ),
         "worker_poll_s": config("WORKER_POLL_S", cast=float, default=d.worker_poll_s),
         "shutdown_grace_s": config("SHUTDOWN_GRACE_S", cast=float, default=d.shutdown_grace_s),
+    }
+
+
+LOG_FORMATS = ("plain", "json")
+
+
+def _ops_settings(config: Config) -> dict[str, Any]:
+    """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
+    log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
+    metrics_token = config("METRICS_TOKEN", default="")
+    return {
+        "log_format": log_format,
+        "allow_volatile_redis": config("ALLOW_VOLATILE_REDIS", cast=bool, default=Settings.allow_volatile_redis),
+        "metrics_token": Secret(metrics_token) if metrics_token else None,
     }

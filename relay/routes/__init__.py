@@ -1,6 +1,6 @@
 from starlette.routing import Route
 
-from relay import openapi
+from relay import metrics, openapi
 from relay.routes import deliveries, events, health, inbound, subscriptions
 
 ROUTES = [
@@ -24,4 +24,5 @@ ROUTES = [
     Route("/v1/deliveries/{delivery_id}", deliveries.get_delivery, methods=["GET"]),
     Route("/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery, methods=["POST"]),
     Route("/v1/events/{event_id}/replay", deliveries.replay_event, methods=["POST"]),
+    Route("/metrics", metrics.metrics, methods=["GET"]),
 ]
