@@ -9,11 +9,11 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import ingest
+from bench import ingest, scale
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # Later sections (delivery, tunnel, memory) add their module here.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest,)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, scale)}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 

@@ -24,16 +24,19 @@ from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.transport import delivery_client
 from relay.delivery.worker import Worker
 from relay.errors import RelayError
+from relay.persistence import warn_if_volatile
 from relay.providers import build_providers
 from relay.providers.base import Provider
 from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
+from relay.store.cluster import cluster_url, open_cluster
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionStore
 from relay.tokens import CallbackTokens
 from relay.tunnel.router import TunnelRouter
 from relay.tunnel.streams import TunnelHub, open_stream_redis
+from relay.tunnel.streams import disconnect as disconnect_streams
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,14 @@ class State(TypedDict):
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
+    cluster = cluster_url(settings.redis_url)
+    if cluster is not None:
+        return open_cluster(
+            cluster,
+            max_connections=settings.redis_max_connections,
+            connect_timeout_s=settings.redis_connect_timeout_s,
+            timeout_s=settings.store_timeout_s,
+        )
     # socket_timeout bounds every command, so a hung Redis cannot hold a callback past the provider's window;
     # a blocking pool makes a burst wait for a connection instead of failing with "too many connections".
     pool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -130,6 +141,7 @@ def create_app(
         router_task: asyncio.Task[None] | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
+            await warn_if_volatile(client, resolved.allow_volatile_redis)
             if resolved.tunnel_router:
                 router = TunnelRouter(stream_redis, resolved, clock)
                 # The group exists before the first callback is accepted, so no event slips past the router.
@@ -169,8 +181,7 @@ def create_app(
             await stop_worker()
             if router_task is not None:
                 router_task.cancel()
-                # redis-py may swallow the cancellation of a blocked XREADGROUP; closing its socket ends it now.
-                await stream_redis.connection_pool.disconnect()
+                await disconnect_streams(stream_redis)
                 with contextlib.suppress(asyncio.CancelledError):
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)

@@ -16,7 +16,7 @@ import uvicorn
 from relay import __version__
 from relay.config import Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
-from relay.httpserver import header_timeout_protocol
+from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
 from relay.routes.events import callback_url
@@ -71,13 +71,17 @@ def cli() -> None:
 @cli.command(help=SERVE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
 @click.option("--port", type=int, default=None, help="Bind port  [default: $PORT or 8000]")
-def serve(host: str, port: int | None) -> None:
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="HTTP processes  [default: $WEB_CONCURRENCY or 1]"
+)
+def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
 
     environ = local_environ(os.environ)
-    level = environ.get("RELAY_LOG_LEVEL", "info")
-    logging.config.dictConfig(logging_config(level))
+    log_config = cli_logging_config(environ)
+    logging.config.dictConfig(log_config)
     port = port if port is not None else int(environ.get("PORT", "8000"))
+    workers = workers if workers is not None else int(environ.get("WEB_CONCURRENCY", "1"))
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
     with redis_for(environ) as embedded:
         settings = load_settings(environ)
@@ -85,14 +89,28 @@ def serve(host: str, port: int | None) -> None:
             click.echo(f"relay: embedded Redis (AOF) in {settings.data_dir.resolve()}", err=True)
             click.echo(f"relay: admin token {settings.admin_token}", err=True)
         click.echo(f"relay: callbacks at {settings.public_url}/hooks/<provider>/<token>; `relay url kie`", err=True)
+        app: Any = create_app(settings)
+        options: dict[str, Any] = {}
+        if workers > 1:
+            # Each worker process is a fresh interpreter that builds the app from the environment: it must hold
+            # what was completed here (generated secrets, the embedded Redis's URL).
+            os.environ.update(environ)
+            app, options = "relay.app:create_app", {"factory": True, "workers": workers}
         run_until_signalled(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             # RELAY_TRUSTED_PROXIES is the one place X-Forwarded-For is trusted (uvicorn's own trusts 127.0.0.1).
             proxy_headers=False,
-            http=header_timeout_protocol(settings.header_timeout_s),
+            http=HeaderTimeoutProtocolFactory(settings.header_timeout_s),
+            # uvicorn applies it in every worker process too.
+            log_config=log_config,
+            **options,
         )
+
+
+def cli_logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    return logging_config(environ.get("RELAY_LOG_LEVEL", "info"), environ.get("RELAY_LOG_FORMAT", "plain"))
 
 
 def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
@@ -101,7 +119,8 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=10, **options)
+        options.setdefault("log_config", None)
+        uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=10, **options)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -187,7 +206,7 @@ def worker() -> None:
     from relay.delivery.worker import Worker
 
     environ = local_environ(os.environ)
-    logging.config.dictConfig(logging_config(environ.get("RELAY_LOG_LEVEL", "info")))
+    logging.config.dictConfig(cli_logging_config(environ))
 
     async def run(settings: Settings) -> None:
         client = open_redis(settings)

@@ -67,6 +67,11 @@ class Settings:
     subscription_disable_after_s: int = 5 * DAY_S
     worker_poll_s: float = 0.1
     shutdown_grace_s: float = 10.0
+    log_format: str = "plain"
+    allow_volatile_redis: bool = False
+    """Serve even when Redis keeps nothing on disk (no AOF, no RDB save points): ``/readyz`` then stays ready."""
+    metrics_token: Secret | None = None
+    """A bearer token that may read ``/metrics`` (and nothing else); the admin token may too."""
 
     tunnel_router: bool = True
     tunnel_buffer_max_events: int = 10_000
@@ -115,6 +120,7 @@ class Settings:
             tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
             tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
             tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
+            **_ops_settings(config),
         )
         settings.validate()
         return settings
@@ -249,4 +255,20 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
         ),
         "worker_poll_s": config("WORKER_POLL_S", cast=float, default=d.worker_poll_s),
         "shutdown_grace_s": config("SHUTDOWN_GRACE_S", cast=float, default=d.shutdown_grace_s),
+    }
+
+
+LOG_FORMATS = ("plain", "json")
+
+
+def _ops_settings(config: Config) -> dict[str, Any]:
+    """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
+    log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
+    metrics_token = config("METRICS_TOKEN", default="")
+    return {
+        "log_format": log_format,
+        "allow_volatile_redis": config("ALLOW_VOLATILE_REDIS", cast=bool, default=Settings.allow_volatile_redis),
+        "metrics_token": Secret(metrics_token) if metrics_token else None,
     }

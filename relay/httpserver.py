@@ -71,3 +71,20 @@ def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return HeaderTimeoutProtocol
+
+
+_PROTOCOLS: dict[float, type[H11Protocol]] = {}
+
+
+class HeaderTimeoutProtocolFactory:
+    """What ``uvicorn.Config(http=...)`` needs for ``--workers N``: uvicorn pickles its config into every worker
+    process, and a class made by :func:`header_timeout_protocol` cannot be pickled; this callable can."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+
+    def __call__(self, *args: object, **kwargs: object) -> H11Protocol:
+        protocol = _PROTOCOLS.get(self.timeout_s)
+        if protocol is None:
+            protocol = _PROTOCOLS[self.timeout_s] = header_timeout_protocol(self.timeout_s)
+        return protocol(*args, **kwargs)  # type: ignore[arg-type]

@@ -144,7 +144,17 @@ PATHS: dict[str, Schema] = {
     },
     "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
     "/readyz": {
-        "get": operation("Redis answers", {200: ("ready", JSON_OBJECT), 503: ("Redis does not answer", ERROR)})
+        "get": operation(
+            "Redis answers and persists (AOF or RDB)",
+            {200: ("ready", JSON_OBJECT), 503: ("Redis does not answer, or keeps nothing on disk", ERROR)},
+        )
+    },
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics (bearer: the admin token or RELAY_METRICS_TOKEN)",
+            {200: ("Prometheus text exposition format", None)},
+            admin=True,
+        )
     },
     "/openapi.json": {"get": operation("This document", {200: ("OpenAPI 3.1", JSON_OBJECT)})},
 }

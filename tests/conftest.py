@@ -58,6 +58,8 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # Delivery tests turn the in-app worker on where they need it.
             "RELAY_WORKER": "false",
             "RELAY_TUNNEL_ROUTER": "false",
+            # The suite's own Redis has AOF on; an outside one (REDIS_URL) may not, and tests must not care.
+            "RELAY_ALLOW_VOLATILE_REDIS": "true" if os.environ.get("REDIS_URL") else "false",
         }
         environ.update({f"RELAY_{name.upper()}": value for name, value in overrides.items()})
         return Settings.from_environ(environ)

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from relay import ids
+from relay import ids, metrics
 from relay.config import Settings
 from relay.delivery.attempt import AttemptResult, DeliveryOutcome, attempt
 from relay.delivery.schedule import next_attempt_at
@@ -266,6 +266,7 @@ class Worker:
                 logger.info(
                     "delivery dead delivery_id=%s event_id=%s reason=%r", delivery.id, delivery.event_id, reason
                 )
+                metrics.delivery_abandoned()
                 return
             now = self.clock()
             result = await attempt(
@@ -329,6 +330,7 @@ class Worker:
             result.latency_ms,
             applied,
         )
+        metrics.delivery_attempted(result.outcome.value, status, result.latency_ms / 1000, delivery.received_s)
         if result.outcome is DeliveryOutcome.GONE:
             await self.subscriptions.disable(sub.id, "the subscriber answered 410 Gone")
             logger.warning("subscription disabled subscription_id=%s reason=410", sub.id)

@@ -1,6 +1,6 @@
 from starlette.routing import Route
 
-from relay import openapi
+from relay import metrics, openapi
 from relay.routes import deliveries, events, health, inbound, subscriptions, tunnels
 
 ROUTES = [
@@ -30,4 +30,5 @@ ROUTES = [
     Route("/v1/tunnels/{channel}/stream", tunnels.stream, methods=["GET"]),
     Route("/t/{channel}", tunnels.smee_stream, methods=["GET"]),
     Route("/t/{channel}", tunnels.smee_post, methods=["POST"]),
+    Route("/metrics", metrics.metrics, methods=["GET"]),
 ]

@@ -1,12 +1,15 @@
-"""``/healthz``: the process is up. ``/readyz``: Redis answers, so callbacks can be acknowledged."""
+"""``/healthz``: the process is up. ``/readyz``: Redis answers and keeps what is written to it, so callbacks can
+be acknowledged (see :mod:`relay.persistence`)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from relay.persistence import Persistence, check_persistence
 
 
 async def healthz(request: Request) -> Response:
@@ -14,11 +17,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    settings = request.state.settings
     try:
-        async with asyncio.timeout(request.state.settings.store_timeout_s):
+        async with asyncio.timeout(settings.store_timeout_s):
             await request.state.redis.ping()
+            persistence = None if settings.allow_volatile_redis else await _persistence(request)
     except (RedisError, OSError, TimeoutError):
         return JSONResponse(
             {"error": {"code": "store_unavailable", "message": "Redis does not answer"}}, status_code=503
         )
+    if persistence is not None and persistence.durable is False:
+        message = (
+            f"Redis persistence is off ({persistence.describe()}): acknowledged callbacks would be lost on a "
+            "restart; turn on AOF or set RELAY_ALLOW_VOLATILE_REDIS=true"
+        )
+        return JSONResponse({"error": {"code": "volatile_store", "message": message}}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def _persistence(request: Request) -> Persistence | None:
+    try:
+        return await check_persistence(request.state.redis)
+    except ResponseError:
+        # INFO refused (ACLs): persistence cannot be judged, and an unanswerable question must not fail readiness.
+        return None

@@ -6,20 +6,37 @@ import asyncio
 import logging
 import time
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay import metrics
 from relay.bodies import read_body
 from relay.edge import admit
-from relay.errors import UnknownProvider
-from relay.events import RequestInfo, build_event, parse_json
+from relay.errors import RelayError, UnknownProvider
+from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 
 logger = logging.getLogger(__name__)
 
 
 async def receive_callback(request: Request) -> Response:
-    state = request.state
     started = time.perf_counter()
+    provider_name: str = request.path_params["provider"]
+    try:
+        response, outcome = await _receive(request, started)
+    except RelayError:
+        metrics.callback_received(provider_name, "rejected")
+        raise
+    except (RedisError, TimeoutError):
+        metrics.callback_received(provider_name, "unavailable")
+        raise
+    metrics.callback_received(provider_name, outcome, time.perf_counter() - started)
+    return response
+
+
+async def _receive(request: Request, started: float) -> tuple[Response, str]:
+    """The acknowledgement, and the callback's outcome for the metrics: stored, duplicate or unrecognized."""
+    state = request.state
     provider_name: str = request.path_params["provider"]
     provider = state.providers.get(provider_name)
     if provider is None:
@@ -59,4 +76,7 @@ async def receive_callback(request: Request) -> Response:
         result.duplicate,
         (time.perf_counter() - started) * 1000,
     )
-    return JSONResponse({"received": True, "event_id": result.event_id, "duplicate": result.duplicate})
+    response = JSONResponse({"received": True, "event_id": result.event_id, "duplicate": result.duplicate})
+    if result.duplicate:
+        return response, "duplicate"
+    return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"

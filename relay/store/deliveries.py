@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
+from relay.store.cluster import is_cluster, read_streams
 from relay.store.store import RedisClient, load_script
 
 ATTEMPTS_KEPT = 50
@@ -68,6 +69,13 @@ class Delivery:
     @property
     def partition(self) -> int:
         return ids.partition_of(self.id, ids.DELIVERY_PREFIX) or 0
+
+    @property
+    def received_s(self) -> float | None:
+        """When its event arrived (unix s), from the event id."""
+        if ids.partition_of(self.event_id) is None:
+            return None
+        return ids.ms_of(self.event_id, ids.EVENT_PREFIX) / 1000
 
     def chain_key(self) -> str:
         return keys.chain(self.partition, self.subscription_id, self.provider, self.task_id)
@@ -162,13 +170,18 @@ class DeliveryStore:
         Every worker reads as the same consumer, so whoever holds a partition's lease inherits its pending entries.
         """
         streams = {keys.events_stream(p): ("0" if pending else ">") for p in partitions}
-        replies: Any = await self.redis.xreadgroup(
-            keys.EVENTS_GROUP,
-            INGEST_CONSUMER,
-            streams,  # type: ignore[arg-type]
-            count=count,
-            block=block_ms,
-        )
+        if is_cluster(self.redis):
+            replies: Any = await read_streams(
+                self.redis, keys.EVENTS_GROUP, INGEST_CONSUMER, streams, count=count, block_ms=block_ms
+            )
+        else:
+            replies = await self.redis.xreadgroup(
+                keys.EVENTS_GROUP,
+                INGEST_CONSUMER,
+                streams,  # type: ignore[arg-type]
+                count=count,
+                block=block_ms,
+            )
         by_stream = {keys.events_stream(p): p for p in partitions}
         found = []
         for stream, entries in replies or []:

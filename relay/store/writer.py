@@ -23,6 +23,8 @@ import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from relay.store.cluster import is_cluster
+
 Arg = str | bytes | int | float
 
 # Bounds one pipeline's size, so a burst cannot make a single round trip slow for everyone in it.
@@ -32,10 +34,11 @@ MAX_IN_FLIGHT = 4
 
 
 class _Call:
-    __slots__ = ("command", "future")
+    __slots__ = ("command", "args", "future")
 
-    def __init__(self, command: bytes, future: asyncio.Future[Any]) -> None:
+    def __init__(self, command: bytes, args: tuple[Arg, ...], future: asyncio.Future[Any]) -> None:
         self.command = command
+        self.args = args
         self.future = future
 
 
@@ -54,6 +57,7 @@ class ScriptWriter:
         self.redis = redis
         self.source = source
         self.sha = redis.register_script(source).sha
+        self._cluster = is_cluster(redis)
         self.max_batch = max_batch
         self.batches = 0
         self._queue: list[_Call] = []
@@ -66,8 +70,9 @@ class ScriptWriter:
         """The script's reply for these keys and arguments, once Redis has run it."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # hiredis packs in C, ten times faster than redis-py's Python packer, which dominated a batch's cost.
-        command = hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))  # type: ignore[arg-type]  # stub types a 1-tuple
-        self._queue.append(_Call(command, future))
+        parts = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        command = b"" if self._cluster else hiredis.pack_command(parts)  # type: ignore[arg-type]  # stub types a 1-tuple
+        self._queue.append(_Call(command, parts, future))
         self._schedule_flush()
         return await future
 
@@ -123,6 +128,8 @@ class ScriptWriter:
         Unlike redis-py's pipeline, nothing is resent on a connection error: a script may have run before the
         connection dropped, and the caller's 503 (then the provider's deduplicated retry) is the safe answer.
         """
+        if self._cluster:
+            return await self._cluster_pipeline(calls)
         pool = self.redis.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
@@ -139,4 +146,12 @@ class ScriptWriter:
             raise
         finally:
             await pool.release(connection)
+        return replies
+
+    async def _cluster_pipeline(self, calls: list[_Call]) -> list[Any]:
+        """A cluster has no single connection: its pipeline sends each node its share of the batch."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.execute_command(*call.args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay.config import Settings
 from relay.errors import BadRequest, TooManyStreams
+from relay.store.cluster import cluster_url, is_cluster, open_cluster
 from relay.tunnel.channels import Channel, Channels
 from relay.tunnel.frames import load, sse
 
@@ -29,6 +30,14 @@ READ_COUNT = 100
 
 def open_stream_redis(settings: Settings) -> redis.asyncio.Redis:
     """A Redis client of its own for blocking reads, so connected tunnels never starve callbacks of connections."""
+    cluster = cluster_url(settings.redis_url)
+    if cluster is not None:
+        return open_cluster(
+            cluster,
+            max_connections=settings.tunnel_max_streams + settings.partitions + 4,
+            connect_timeout_s=settings.redis_connect_timeout_s,
+            timeout_s=MAX_BLOCK_S + settings.store_timeout_s,
+        )
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.tunnel_max_streams + settings.partitions + 4,
@@ -39,6 +48,14 @@ def open_stream_redis(settings: Settings) -> redis.asyncio.Redis:
         health_check_interval=30,
     )
     return redis.asyncio.Redis(connection_pool=pool)
+
+
+async def disconnect(client: redis.asyncio.Redis) -> None:
+    """Close every connection now: redis-py may swallow the cancellation of a blocked read, this ends the read."""
+    if is_cluster(client):
+        await client.aclose()
+    else:
+        await client.connection_pool.disconnect()
 
 
 def resume_point(last_event_id: str | None) -> str | None:

@@ -149,7 +149,9 @@ async def test_a_failing_local_target_is_retried_then_reported_and_skipped(
 ) -> None:
     target.statuses = [503, 503, 503]
     lines: list[str] = []
-    with run_server(create_app(make_settings(tunnel_router="true", tunnel_ping_interval_s="0.2")), timeout_graceful_shutdown=1) as base:
+    with run_server(
+        create_app(make_settings(tunnel_router="true", tunnel_ping_interval_s="0.2")), timeout_graceful_shutdown=1
+    ) as base:
         async with httpx.AsyncClient() as http:
             options = TunnelOptions(
                 server=base, forward_to=target.url, admin_token=ADMIN_TOKEN, raw=True, forward_retry_delay_s=0.01
