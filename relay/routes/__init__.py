@@ -1,6 +1,7 @@
 from starlette.routing import Route
 
 from relay import openapi
+from relay.dashboard import routes as dashboard_routes
 from relay.routes import deliveries, events, health, inbound, subscriptions
 
 ROUTES = [
@@ -25,3 +26,5 @@ ROUTES = [
     Route("/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery, methods=["POST"]),
     Route("/v1/events/{event_id}/replay", deliveries.replay_event, methods=["POST"]),
 ]
+# The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
+ROUTES += dashboard_routes.ROUTES
