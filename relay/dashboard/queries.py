@@ -286,14 +286,25 @@ async def subscription_health(redis: Redis, partitions: int) -> dict[str, Health
     newest = sorted(newest, reverse=True)[:HEALTH_WINDOW]
     rows = await _fields(redis, newest, ["subscription_id", "status", "last_error", "last_status_code", "updated_ms"])
     health: dict[str, Health] = {}
-    for subscription_id, status, error, status_code, updated_ms in rows:
+    failing: dict[str, str] = {}
+    for delivery_id, (subscription_id, status, error, status_code, updated_ms) in zip(newest, rows, strict=True):
         if subscription_id is None or status is None:
             continue
         mine = health.setdefault(subscription_id, Health())
         mine.counts[status] += 1
         at = rfc3339(int(updated_ms) / 1000) if updated_ms else ""
         mine.last_delivery_at = mine.last_delivery_at or at
-        # Newest first: the first error seen is the latest one.
-        if error and not mine.last_error:
-            mine.last_error, mine.last_error_at, mine.last_status_code = error, at, status_code or ""
+        # Newest first: the first failure seen is the latest one.
+        if status in ("failed", "dead") and subscription_id not in failing:
+            failing[subscription_id] = delivery_id
+            mine.last_error, mine.last_error_at, mine.last_status_code = error or "", at, status_code or ""
+    # An HTTP error records no error text: the last attempt's response excerpt says what the subscriber said.
+    async with redis.pipeline(transaction=False) as pipe:
+        for delivery_id in failing.values():
+            pipe.lindex(keys.attempts(ids.partition_of(delivery_id, ids.DELIVERY_PREFIX) or 0, delivery_id), -1)
+        last_attempts: list[bytes | None] = await pipe.execute()
+    for subscription_id, record in zip(failing, last_attempts, strict=True):
+        if record is not None and not health[subscription_id].last_error:
+            attempt = orjson.loads(record)
+            health[subscription_id].last_error = attempt.get("response") or attempt.get("error") or "failed"
     return health

@@ -105,6 +105,9 @@ def context(browser: Browser, relay_url: str) -> Iterator[BrowserContext]:
     found = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=relay_url)
     found.grant_permissions(["clipboard-read", "clipboard-write"], origin=relay_url)
     found.set_default_timeout(TIMEOUT_MS)
+    page = found.new_page()
+    log_in(page)  # the session cookie then serves every page of the module
+    page.close()
     yield found
     found.close()
 
@@ -139,7 +142,7 @@ def test_a_callback_arrives_live_and_a_replay_shows_its_new_attempt(
 ) -> None:
     sub = api(relay_url, "POST", "/v1/subscriptions", json={"url": f"{subscriber.url}/hooks", "description": "app"})
     page = context.new_page()
-    log_in(page)
+    page.goto("/dashboard")
     expect(page.locator("#live-status")).to_have_text("live")
     # A marker a reload would wipe: the row must come over the live stream.
     page.evaluate("window.notReloaded = true")
