@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -63,7 +64,7 @@ async def events_page(request: Request, sess: Session) -> Response:
         **await views.charts_context(request),
         **views.filter_options(request),
         "filters": values,
-        "stream_query": request.url.query,
+        "stream_query": urlencode({name: value for name, value in values.items() if value}),
         "nav": "events",
     }
     return page(request, "events.html", context, sess=sess)
