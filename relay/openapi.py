@@ -394,6 +394,92 @@ COMPONENTS["schemas"]["Delivery"] = {
 }
 
 
+def html(
+    summary: str, statuses: dict[int, str], *, parameters: Sequence[Schema] = (), form: Schema | None = None
+) -> Schema:
+    """A dashboard operation: HTML for people, behind the dashboard's session cookie (not the bearer token)."""
+    op: Schema = {
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": {
+            str(status): {"description": text, **({} if 300 <= status < 400 else {"content": {"text/html": {}}})}
+            for status, text in sorted(statuses.items())
+        },
+        "security": [{"dashboard": []}],
+    }
+    if form is not None:
+        op["requestBody"] = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}}
+    return op
+
+
+CSRF_FORM: Schema = {"type": "object", "properties": {"csrf": {"type": "string"}}}
+PAGE = {200: "the page", 303: "no session: to the login form"}
+ACTION = {303: "done: back to the page", 400: "unreadable form", 403: "no session or a bad CSRF token", 404: "no such"}
+EVENT_ID = param("event_id", "path", {"type": "string"})
+PATHS.update(
+    {
+        "/dashboard": {"get": html("Events, live, with filters and the hour's charts", PAGE, parameters=[
+            param(name, "query", {"type": "string"}) for name in ("provider", "type", "task_id", "tag")])},
+        "/dashboard/login": {
+            "get": html("The login form", {200: "the form", 303: "already logged in"},
+                        parameters=[param("next", "query", {"type": "string"})]),
+            "post": html(
+                "Log in with the admin token: sets the session cookie",
+                {303: "logged in", 401: "wrong token"},
+                form={"type": "object", "properties": {"token": {"type": "string"}, "next": {"type": "string"}}},
+            ),
+        },
+        "/dashboard/logout": {"post": html("Log out", ACTION, form=CSRF_FORM)},
+        "/dashboard/events/stream": {
+            "get": {
+                **html("Server-Sent Events: the events list's rows and charts when they change", {401: "no session"}),
+                "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {}}},
+                              "401": {"description": "no session", "content": {"text/plain": {}}}},
+            }
+        },
+        "/dashboard/events/{event_id}": {"get": html("One event, its raw body, deliveries and attempts",
+                                                     {**PAGE, 404: "no such event"}, parameters=[EVENT_ID])},
+        "/dashboard/events/{event_id}/deliveries": {"get": html("The event page's deliveries section", PAGE,
+                                                                parameters=[EVENT_ID])},
+        "/dashboard/events/{event_id}/replay": {"post": html(
+            "Replay the event", ACTION, parameters=[EVENT_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}, "subscription_id": {"type": "string"}}},
+        )},
+        "/dashboard/deliveries/{delivery_id}/retry": {"post": html("Retry a delivery now", ACTION,
+                                                                   parameters=[DELIVERY_ID], form=CSRF_FORM)},
+        "/dashboard/subscriptions": {"get": html("Subscriptions and their health", PAGE)},
+        "/dashboard/subscriptions/{subscription_id}/enabled": {"post": html(
+            "Enable or disable a subscription", ACTION, parameters=[SUB_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}, "enabled": {"enum": ["true", "false"]}}},
+        )},
+        "/dashboard/subscriptions/{subscription_id}/rotate-secret": {"post": html(
+            "Rotate its secret; the answer shows the new one", {**ACTION, 200: "the new secret"},
+            parameters=[SUB_ID], form=CSRF_FORM)},
+        "/dashboard/callback-urls": {
+            "get": html("The callback URL form", PAGE),
+            "post": html(
+                "Create a callback URL", {**ACTION, 200: "the URL, with a copy button"},
+                form={"type": "object", "properties": {"csrf": {"type": "string"}, "provider": {"type": "string"},
+                                                       "tag": {"type": "string"}}},
+            ),
+        },
+        "/dashboard/tunnels": {"get": html("Tunnel channels and their connected clients", PAGE)},
+        "/dashboard/static/{name}": {"get": {
+            **html("The dashboard's stylesheet, script and icon", {404: "no such file"},
+                   parameters=[param("name", "path", {"type": "string"})]),
+            "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}},
+            "security": [],
+        }},
+    }
+)  # fmt: skip
+COMPONENTS["securitySchemes"]["dashboard"] = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "relay_dashboard",
+    "description": "the session cookie set by POST /dashboard/login",
+}
+
+
 def openapi_document(providers: Sequence[str]) -> Schema:
     document: Schema = {
         "openapi": "3.1.0",

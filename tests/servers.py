@@ -26,8 +26,9 @@ def unused_port() -> int:
 
 @contextmanager
 def run_server(app: ASGIApp, **config: object) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread; yields its base URL and stops it on exit."""
-    port = unused_port()
+    """Serve ``app`` with uvicorn in a thread; yields its base URL and stops it on exit. ``port=`` picks the port
+    (e.g. one the app's settings already name), else an unused one is chosen."""
+    port = int(str(config.pop("port", 0))) or unused_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,6 +1,7 @@
 from starlette.routing import Route
 
 from relay import metrics, openapi
+from relay.dashboard import routes as dashboard_routes
 from relay.routes import deliveries, events, health, inbound, subscriptions, tunnels
 
 ROUTES = [
@@ -32,3 +33,5 @@ ROUTES = [
     Route("/t/{channel}", tunnels.smee_post, methods=["POST"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
 ]
+# The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
+ROUTES += dashboard_routes.ROUTES

@@ -64,6 +64,12 @@ async def replay_event(request: Request) -> Response:
     wanted = body.get("subscription_id")
     if wanted is not None and not isinstance(wanted, str):
         raise BadRequest(f"subscription_id must be a string, got {wanted!r}")
+    loaded = await replay(request, event_id, wanted)
+    return JSONResponse({"event_id": event_id, "deliveries": [d.summary() for d in loaded]}, status_code=202)
+
+
+async def replay(request: Request, event_id: str, wanted: str | None) -> list[Delivery]:
+    """Create the replay's deliveries (the API's and the dashboard's); raises NotFound for an unknown id."""
     event = await request.state.store.get_event(event_id)
     partition = ids.partition_of(event_id)
     if event is None or partition is None:
@@ -89,6 +95,4 @@ async def replay_event(request: Request) -> Response:
         now_ms=int(request.state.clock() * 1000),
     )
     loaded: list[Delivery | None] = await request.state.deliveries.load(created, with_body=False)
-    return JSONResponse(
-        {"event_id": event_id, "deliveries": [d.summary() for d in loaded if d is not None]}, status_code=202
-    )
+    return [d for d in loaded if d is not None]

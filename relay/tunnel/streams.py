@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable
 from typing import Literal
 
@@ -15,7 +16,9 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from relay.config import Settings
+from relay.dashboard.tunnels import TunnelInfo
 from relay.errors import BadRequest, TooManyStreams
+from relay.metrics import tunnel_client_connected, tunnel_client_disconnected
 from relay.store.cluster import cluster_url, is_cluster, open_cluster
 from relay.tunnel.channels import Channel, Channels
 from relay.tunnel.frames import load, sse
@@ -83,12 +86,35 @@ class TunnelHub:
         self.max_streams = settings.tunnel_max_streams
         self.clock = clock
         self.active = 0
+        self.connected: Counter[str] = Counter()
 
     def response(self, channel: Channel, after: str | None, fmt: Format) -> StreamingResponse:
         if self.active >= self.max_streams:
             raise TooManyStreams(f"{self.max_streams} tunnel streams are open; close one or raise the limit")
         self.active += 1
-        return _TunnelStream(self, self.frames(channel, after, fmt))
+        self.connected[channel.name] += 1
+        tunnel_client_connected()
+        return _TunnelStream(self, channel.name, self.frames(channel, after, fmt))
+
+    def stream_ended(self, channel: str) -> None:
+        self.active -= 1
+        self.connected[channel] -= 1
+        if self.connected[channel] <= 0:
+            del self.connected[channel]
+        tunnel_client_disconnected()
+
+    async def dashboard_tunnels(self) -> list[TunnelInfo]:
+        """Every channel with the clients connected to this process (the dashboard's tunnels page)."""
+        return [
+            TunnelInfo(
+                channel=c.name,
+                mode=c.mode,
+                created_ms=c.created_ms,
+                clients=self.connected[c.name],
+                filter=c.filter.to_dict(),
+            )
+            for c in await self.channels.all()
+        ]
 
     async def frames(self, channel: Channel, after: str | None, fmt: Format) -> AsyncGenerator[bytes, None]:
         # Without a resume point the stream is live-only: it starts after the newest buffered entry.
@@ -117,13 +143,14 @@ class TunnelHub:
 class _TunnelStream(StreamingResponse):
     """An SSE response that gives its slot back however the stream ends, and takes a disconnect quietly."""
 
-    def __init__(self, hub: TunnelHub, frames: AsyncGenerator[bytes, None]) -> None:
+    def __init__(self, hub: TunnelHub, channel: str, frames: AsyncGenerator[bytes, None]) -> None:
         super().__init__(
             frames,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
         self.hub = hub
+        self.channel = channel
         self.frames = frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,5 +159,5 @@ class _TunnelStream(StreamingResponse):
         except (ClientDisconnect, OSError):
             pass
         finally:
-            self.hub.active -= 1
+            self.hub.stream_ended(self.channel)
             await self.frames.aclose()
