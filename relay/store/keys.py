@@ -34,6 +34,9 @@ relay:{pNN}:chain:<sha256>             list    RELAY_EVENT_TTL_S             unf
 relay:{pNN}:deliveries                 zset    trimmed past RELAY_EVENT_TTL_S  every delivery id (score 0, ids sort
                                                                              by time), for listing
 relay:{pNN}:event_deliveries:<evt id>  list    RELAY_EVENT_TTL_S             the delivery ids of one event
+relay:{subs}:version                   string  none                          a random token rewritten by every
+                                                                             subscription write; workers reload
+                                                                             their copy when it changes
 =====================================  ======  ============================  =========================================
 
 Rate-limit buckets are single keys (one script call each), so they need no hash tag.
@@ -91,6 +94,8 @@ def rate_token(token: str) -> str:
 
 def rate_address(address: str) -> str:
     return f"{PREFIX}rl:addr:{address}"
+
+
 SUBSCRIPTIONS_TAG = f"{PREFIX}{{subs}}:"
 EVENTS_GROUP = "relay-delivery"
 
@@ -129,3 +134,7 @@ def deliveries_index(partition: int) -> str:
 
 def event_deliveries(partition: int, event_id: str) -> str:
     return f"{_tag(partition)}event_deliveries:{event_id}"
+
+
+def subscriptions_version() -> str:
+    return f"{SUBSCRIPTIONS_TAG}version"
