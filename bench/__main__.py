@@ -9,11 +9,11 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import delivery, ingest
+from bench import delivery, ingest, memory
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # Later sections (delivery, tunnel, memory) add their module here.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, memory)}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 

@@ -120,20 +120,23 @@ class Dispatcher:
         now_ms = self._now_ms()
         probe = now_ms - self._probed_ms >= self.settings.worker_poll_s * 1000
         budget = self._budget(probe)
-        # Waiting for room for a batch, not claiming one delivery per ended attempt, keeps claims few and large.
-        if budget == 0 or (budget < min(self.cap, self.concurrency) and (self.in_flight or self._parked_count)):
+        # Waiting for room for half a batch, not claiming one delivery per ended attempt, keeps claims few and
+        # large, while the parked half keeps the subscription busy during the claim's round trips.
+        if budget == 0 or (budget < max(1, self.cap // 2) and (self.in_flight or self._parked_count)):
             return False
         if probe:
             self._probed_ms = now_ms
-        await self.subscriptions.refresh()
         partitions = self.settings.partitions
-        found: list[str] = []
         lease_ms = now_ms + self.lease_ms
-        for offset in range(partitions):
-            partition = (self._next_partition + offset) % partitions
-            found += await self.deliveries.claim(partition, now_ms, lease_ms, budget - len(found))
+        first = self._next_partition % partitions
+        _, found = await asyncio.gather(
+            self.subscriptions.refresh(), self.deliveries.claim(first, now_ms, lease_ms, budget)
+        )
+        for offset in range(1, partitions):
             if len(found) >= budget:
                 break
+            partition = (first + offset) % partitions
+            found += await self.deliveries.claim(partition, now_ms, lease_ms, budget - len(found))
         self._next_partition = (self._next_partition + 1) % partitions
         if not found:
             return False
