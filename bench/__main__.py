@@ -9,11 +9,11 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import ingest, scale
+from bench import delivery, ingest, memory, scale
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # Later sections (delivery, tunnel, memory) add their module here.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, scale)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, memory, scale)}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -28,6 +28,12 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument("--connections", type=int, default=defaults.connections, help="wrk connections")
     parser.add_argument("--rate", type=float, default=defaults.rate, help="fixed offered rate, requests/s")
     parser.add_argument("--rate-duration", type=float, default=defaults.rate_duration_s, help="seconds at --rate")
+    parser.add_argument("--backlog", type=int, default=defaults.delivery_backlog, help="delivery: stored callbacks")
+    parser.add_argument("--e2e-rate", type=float, default=defaults.e2e_rate, help="delivery: callbacks/s for e2e")
+    parser.add_argument("--e2e-duration", type=float, default=defaults.e2e_duration_s, help="delivery: seconds")
+    parser.add_argument(
+        "--memory-backlog", type=int, default=defaults.memory_backlog, help="memory: undelivered events"
+    )
     parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
     args = parser.parse_args(argv)
     options = Options(
@@ -37,6 +43,10 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         connections=args.connections,
         rate=args.rate,
         rate_duration_s=args.rate_duration,
+        delivery_backlog=args.backlog,
+        e2e_rate=args.e2e_rate,
+        e2e_duration_s=args.e2e_duration,
+        memory_backlog=args.memory_backlog,
     )
     return args.sections or list(SECTIONS), options, args.readme
 

@@ -185,6 +185,10 @@ class Options:
     connections: int = 64
     rate: float = 1000.0
     rate_duration_s: float = 10.0
+    delivery_backlog: int = 20_000
+    e2e_rate: float = 200.0
+    e2e_duration_s: float = 5.0
+    memory_backlog: int = 100_000
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """One delivery attempt: sign the fixed body anew, POST it, and classify what happened.
 
-Third-party exceptions stop here: every httpx error, timeout or refused target becomes a :class:`DeliveryOutcome`.
+Exceptions stop here: every transport error, timeout or refused target becomes a :class:`DeliveryOutcome`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx
-
 from relay import __version__
 from relay.delivery.schedule import parse_retry_after
+from relay.delivery.transport import RESPONSE_KEEP_BYTES, ConnectFailed, DeliveryClient, ProtocolFailed
 from relay.errors import TargetRefused
 from relay.signing import webhook_headers
 
-RESPONSE_KEEP_BYTES = 4096
 USER_AGENT = f"relay/{__version__} (+https://www.standardwebhooks.com)"
 
 
@@ -62,7 +60,7 @@ def classify(status_code: int) -> DeliveryOutcome:
 
 
 async def attempt(
-    http: httpx.AsyncClient,
+    http: DeliveryClient,
     *,
     url: str,
     msg_id: str,
@@ -83,25 +81,22 @@ async def attempt(
         return AttemptResult(outcome=outcome, at=now, latency_ms=round(latency, 1), **fields)  # type: ignore[arg-type]
 
     try:
-        # httpx timeouts bound each phase; this bounds the whole exchange, a trickling answer included.
+        # The connect timeout bounds one phase; this bounds the whole exchange, a trickling answer included.
         async with asyncio.timeout(timeout_s):
-            async with http.stream("POST", url, content=body, headers=headers) as response:
-                kept = bytearray()
-                async for chunk in response.aiter_raw():
-                    kept += chunk
-                    if len(kept) >= RESPONSE_KEEP_BYTES:
-                        break
+            answer = await http.post(url, headers, body)
     except TargetRefused as exc:
         return result(DeliveryOutcome.BLOCKED, error=exc.message)
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:
         return result(DeliveryOutcome.TIMEOUT, error=f"no answer within {timeout_s} s")
-    except httpx.ConnectError as exc:
-        return result(DeliveryOutcome.CONNECT_ERROR, error=str(exc) or type(exc).__name__)
-    except httpx.HTTPError as exc:
+    except ConnectFailed as exc:
+        return result(DeliveryOutcome.CONNECT_ERROR, error=str(exc))
+    except OSError as exc:
+        return result(DeliveryOutcome.CONNECT_ERROR, error=f"{type(exc).__name__}: {exc}")
+    except (ProtocolFailed, ValueError) as exc:
         return result(DeliveryOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
     return result(
-        classify(response.status_code),
-        status_code=response.status_code,
-        response=bytes(kept[:RESPONSE_KEEP_BYTES]).decode("utf-8", "replace"),
-        retry_after_s=parse_retry_after(response.headers.get("retry-after"), now),
+        classify(answer.status_code),
+        status_code=answer.status_code,
+        response=answer.body[:RESPONSE_KEEP_BYTES].decode("utf-8", "replace"),
+        retry_after_s=parse_retry_after(answer.retry_after, now),
     )

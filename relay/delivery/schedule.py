@@ -51,3 +51,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:
         return None
     return max(when.timestamp() - now, 0.0)
+
+
+def error_backoff_s(
+    failures: int, *, base_s: float = 0.05, cap_s: float = 2.0, rand: Callable[[], float] = random.random
+) -> float:
+    """How long the worker waits after ``failures`` consecutive errors talking to Redis (1 for the first one).
+
+    Exponential and capped, with "equal jitter" (half fixed, half random): several workers that lost the same Redis
+    come back spread out, and none waits less than half its step.
+    """
+    step: float = min(cap_s, base_s * 2.0 ** max(failures - 1, 0))
+    return step / 2 + rand() * step / 2

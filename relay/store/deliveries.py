@@ -23,7 +23,8 @@ from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
-from relay.store.store import RedisClient, load_script
+from relay.store.store import RedisClient, load_script, script_source
+from relay.store.writer import ScriptWriter
 
 ATTEMPTS_KEPT = 50
 INGEST_CONSUMER = "ingest"
@@ -46,6 +47,21 @@ FIELDS = (
 STATUSES = ("pending", "failed", "succeeded", "dead")
 SCAN_BATCH = 200
 SCAN_LIMIT = 20_000
+# One create script carries at most this many body bytes, so a run of large events cannot stall Redis for long.
+CREATE_BATCH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeliveries:
+    """The deliveries of one event to create, and the stream entry they acknowledge (``''`` for a replay)."""
+
+    event_id: str
+    body: bytes
+    provider: str
+    type: str
+    task_id: str
+    subscription_ids: list[str]
+    entry_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +152,10 @@ class DeliveryStore:
         self.ttl_ms = event_ttl_s * 1000
         self._create = load_script(redis, "create_deliveries")
         self._claim = load_script(redis, "claim")
-        self._release = load_script(redis, "release")
-        self._finish = load_script(redis, "finish")
         self._requeue = load_script(redis, "requeue")
+        # Finishes and releases of concurrent attempts share a pipelined round trip (each script stays atomic).
+        self._finish = ScriptWriter(redis, script_source("finish"))
+        self._release = ScriptWriter(redis, script_source("release"))
 
     # -- ingest: events stream -> deliveries ---------------------------------------------------------------------
 
@@ -210,36 +227,73 @@ class DeliveryStore:
 
         Returns the new delivery ids, or None when the lease is no longer this worker's (nothing written).
         """
-        delivery_ids = [ids.new_delivery_id(now_ms, partition) for _ in subscription_ids]
+        event = NewDeliveries(event_id, body, provider, event_type, task_id, subscription_ids, entry_id)
+        created = await self.create_many(partition, [event], now_ms=now_ms, token=token)
+        return None if created is None else created[0]
+
+    async def create_many(
+        self, partition: int, events: list[NewDeliveries], *, now_ms: int, token: str = ""
+    ) -> list[list[str]] | None:
+        """Create the deliveries of ``events`` (one partition, stream order) and acknowledge their entries.
+
+        Each chunk is one script call, all or nothing, and chunks go in order; returns the new delivery ids per
+        event, or None when the lease was lost (nothing written from there on).
+        """
+        created: list[list[str]] = []
+        chunk: list[NewDeliveries] = []
+        size = 0
+        for event in events:
+            if chunk and size + len(event.body) > CREATE_BATCH_BYTES:
+                if not await self._create_chunk(partition, chunk, now_ms, token, created):
+                    return None
+                chunk, size = [], 0
+            chunk.append(event)
+            size += len(event.body) if event.subscription_ids else 0
+        if chunk and not await self._create_chunk(partition, chunk, now_ms, token, created):
+            return None
+        return created
+
+    async def _create_chunk(
+        self, partition: int, events: list[NewDeliveries], now_ms: int, token: str, created: list[list[str]]
+    ) -> bool:
         script_keys = [
             keys.ingest_lease(partition),
             keys.events_stream(partition),
             keys.due(partition),
             keys.deliveries_index(partition),
-            keys.event_deliveries(partition, event_id),
         ]
         args: list[str | bytes | int] = [
             token,
             keys.EVENTS_GROUP,
-            entry_id,
             now_ms,
             self.ttl_ms,
             ids.DELIVERY_PREFIX + ids.ulid_time_prefix(max(now_ms - self.ttl_ms, 0)),
-            event_id,
-            body,
-            provider,
-            event_type,
-            task_id,
-            len(delivery_ids),
+            len(events),
         ]
-        for delivery_id, subscription_id in zip(delivery_ids, subscription_ids, strict=True):
-            script_keys += [
-                keys.delivery(partition, delivery_id),
-                keys.chain(partition, subscription_id, provider, task_id),
+        made: list[list[str]] = []
+        for event in events:
+            delivery_ids = [ids.new_delivery_id(now_ms, partition) for _ in event.subscription_ids]
+            script_keys.append(keys.event_deliveries(partition, event.event_id))
+            args += [
+                event.entry_id,
+                event.event_id,
+                event.body if delivery_ids else b"",
+                event.provider,
+                event.type,
+                event.task_id,
+                len(delivery_ids),
             ]
-            args += [delivery_id, subscription_id]
-        result = await self._create(keys=script_keys, args=args)
-        return None if result == -1 else delivery_ids
+            for delivery_id, subscription_id in zip(delivery_ids, event.subscription_ids, strict=True):
+                script_keys += [
+                    keys.delivery(partition, delivery_id),
+                    keys.chain(partition, subscription_id, event.provider, event.task_id),
+                ]
+                args += [delivery_id, subscription_id]
+            made.append(delivery_ids)
+        if await self._create(keys=script_keys, args=args) == -1:
+            return False
+        created.extend(made)
+        return True
 
     # -- dispatch: claim, finish, release -------------------------------------------------------------------------
 
@@ -269,14 +323,14 @@ class DeliveryStore:
     ) -> bool:
         """Record the attempt and move the delivery on; False when the lease had passed to another worker."""
         partition = delivery.partition
-        applied = await self._finish(
-            keys=[
+        applied = await self._finish.call(
+            [
                 keys.due(partition),
                 keys.delivery(partition, delivery.id),
                 keys.attempts(partition, delivery.id),
                 delivery.chain_key(),
             ],
-            args=[
+            [
                 delivery.id,
                 "" if lease_ms is None else lease_ms,
                 orjson.dumps(record) if record is not None else "",
@@ -297,7 +351,7 @@ class DeliveryStore:
 
     async def release(self, delivery_id: str, lease_ms: int, due_ms: int) -> bool:
         partition = _partition(delivery_id) or 0
-        return bool(await self._release(keys=[keys.due(partition)], args=[delivery_id, lease_ms, due_ms]))
+        return bool(await self._release.call([keys.due(partition)], [delivery_id, lease_ms, due_ms]))
 
     async def requeue(self, delivery_id: str, now_ms: int) -> str | None:
         """Send a delivery again; returns the status it had, or None when there is no such delivery."""

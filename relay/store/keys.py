@@ -41,6 +41,9 @@ relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  wh
                                        age and RELAY_TUNNEL_BUFFER_MAX_    type, task_id) and webhooks POSTed to
                                        EVENTS)                             /t/<channel> (id, kind=webhook, body,
                                                                              request, received_ms)
+relay:{subs}:version                   string  none                          a random token rewritten by every
+                                                                             subscription write; workers reload
+                                                                             their copy when it changes
 =====================================  ======  ============================  =========================================
 
 Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
@@ -146,3 +149,7 @@ def tunnels() -> str:
 
 def tunnel_buffer(channel: str) -> str:
     return f"{PREFIX}tunnel:{channel}:buffer"
+
+
+def subscriptions_version() -> str:
+    return f"{SUBSCRIPTIONS_TAG}version"

@@ -122,6 +122,14 @@ class Store:
             rows: list[list[Any]] = await pipe.execute()
         return [render_event(*row) for row in rows if row[0] is not None]
 
+    async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
+        """Rendered events in the order given, None for any that expired (one round trip)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
+            rows: list[list[Any]] = await pipe.execute()
+        return [render_event(*row) if row[0] is not None else None for row in rows]
+
     async def task_events(self, provider: str, task_id: str) -> list[bytes]:
         partition = keys.partition_for(provider, task_id, self.partitions)
         raw_ids: list[Any] = await self.redis.lrange(keys.task(partition, provider, task_id), 0, -1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,15 +101,29 @@ class Subscription:
 
 
 class SubscriptionStore:
-    """Subscriptions in Redis (keys ``relay:{subs}:*``); the caller owns the client."""
+    """Subscriptions in Redis (keys ``relay:{subs}:*``); the caller owns the client.
+
+    Every write also rewrites the version key in the same transaction, so a reader that saw a version has seen
+    every subscription write before it (see :class:`SubscriptionCache`).
+    """
 
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
+
+    async def version(self) -> bytes | None:
+        found: Any = await self.redis.get(keys.subscriptions_version())
+        return found  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _bump(pipe: Pipeline) -> None:
+        # A random token, not a counter: after a FLUSHALL a counter would restart and could repeat a value.
+        pipe.set(keys.subscriptions_version(), secrets.token_hex(8))
 
     async def create(self, sub: Subscription) -> Subscription:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.subscription(sub.id), mapping=sub.to_hash())  # type: ignore[arg-type]
             pipe.zadd(keys.subscriptions_index(), {sub.id: sub.created_ms})
+            self._bump(pipe)
             await pipe.execute()
         return sub
 
@@ -135,6 +151,7 @@ class SubscriptionStore:
                 raise LookupError(sub.id)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.hset(key, mapping=sub.to_hash())  # type: ignore[arg-type]
+            self._bump(pipe)
 
         # WATCH: a concurrent DELETE must not be undone by a PATCH that read the subscription before it.
         await self.redis.transaction(write, key)
@@ -144,7 +161,8 @@ class SubscriptionStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.subscription(subscription_id))
             pipe.zrem(keys.subscriptions_index(), subscription_id)
-            deleted, _ = await pipe.execute()
+            self._bump(pipe)
+            deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
     async def rotate_secret(self, subscription_id: str, now_ms: int, overlap_s: int) -> Subscription | None:
@@ -171,6 +189,7 @@ class SubscriptionStore:
                     "previous_secret_until_ms": new.previous_secret_until_ms,
                 },
             )
+            self._bump(pipe)
             rotated.append(new)
 
         # WATCH: two rotations at once must not both demote the same secret and lose one of the new ones.
@@ -208,10 +227,41 @@ class SubscriptionStore:
             if await pipe.exists(key):
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                self._bump(pipe)
                 updated.append(True)
 
         await self.redis.transaction(write, key)
         return bool(updated)
+
+
+class SubscriptionCache:
+    """A worker's copy of every subscription, so that a delivery costs no subscription lookup in Redis.
+
+    :meth:`refresh` reads the version key (one GET) and reloads everything only when it changed; the worker calls
+    it once per batch, so what it acts on is as fresh as a per-delivery read at the start of that batch.
+    """
+
+    def __init__(self, store: SubscriptionStore) -> None:
+        self.store = store
+        self.by_id: dict[str, Subscription] = {}
+        self.enabled: list[Subscription] = []
+        self._version: bytes | None = None
+        self._loaded = False
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            version = await self.store.version()
+            if self._loaded and version == self._version:
+                return
+            # Version first, data second: a write in between makes the next refresh reload again, never miss one.
+            subs = await self.store.all()
+            self.by_id = {sub.id: sub for sub in subs}
+            self.enabled = [sub for sub in subs if sub.enabled]
+            self._version, self._loaded = version, True
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        return self.by_id.get(subscription_id)
 
 
 def new_subscription(url: str, now_ms: int, **fields: Any) -> Subscription:

@@ -25,6 +25,9 @@ if ARGV[2] ~= '' and tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) ~= tonumbe
     local ttl = redis.call('PTTL', KEYS[2])
     if ttl > 0 then
         redis.call('PEXPIRE', KEYS[3], ttl)
+    elseif ttl == -2 then
+        -- The delivery is gone (expired, or Redis lost its data): its attempts list would live forever.
+        redis.call('DEL', KEYS[3])
     end
     return 0
 end

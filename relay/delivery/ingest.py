@@ -1,0 +1,154 @@
+"""Ingest: the events stream -> one delivery per matching subscription.
+
+Per partition, one worker at a time (a short Redis lease, fenced in the script) reads the events stream through
+the consumer group (``XREADGROUP BLOCK``: a new event wakes it at once) and turns a batch of entries into
+deliveries, acknowledging them in the same script call. One reader per partition keeps creation in stream order,
+which is what per-task order is built on; a worker taking over a partition first re-reads the entries its
+predecessor never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from redis.exceptions import ResponseError
+
+from relay import ids
+from relay.delivery.schedule import error_backoff_s
+from relay.store.deliveries import DeliveryStore, NewDeliveries
+from relay.store.store import Store
+from relay.store.subscriptions import SubscriptionCache
+
+logger = logging.getLogger(__name__)
+
+INGEST_BATCH = 100
+Entry = tuple[int, str, dict[bytes, bytes]]
+
+
+class Ingest:
+    """The ingest loop of one worker.
+
+    :param token: this worker's lease token.
+    :param lease_ms: the partition lease, renewed every loop.
+    :param block_ms: the longest ``XREADGROUP`` wait.
+    :param created: called after deliveries were created (wakes the dispatcher).
+    """
+
+    def __init__(
+        self,
+        *,
+        events: Store,
+        deliveries: DeliveryStore,
+        subscriptions: SubscriptionCache,
+        partitions: int,
+        token: str,
+        lease_ms: int,
+        block_ms: int,
+        created: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.events = events
+        self.deliveries = deliveries
+        self.subscriptions = subscriptions
+        self.partitions = partitions
+        self.token = token
+        self.lease_ms = lease_ms
+        self.block_ms = block_ms
+        self.created = created
+        self.clock = clock
+
+    async def run(self) -> None:
+        """Until cancelled: errors (Redis down, restarted or flushed) are logged and retried with backoff."""
+        owned: set[int] = set()
+        failures = 0
+        while True:
+            try:
+                held = {p for p in range(self.partitions) if await self._hold(p)}
+                for partition in sorted(held - owned):
+                    await self._pending(partition)
+                owned = held
+                if not owned:
+                    await asyncio.sleep(self.lease_ms / 4000)
+                    continue
+                entries = await self.deliveries.read_events(
+                    sorted(owned), pending=False, count=INGEST_BATCH, block_ms=self.block_ms
+                )
+                if not await self._fan_out(entries):
+                    owned = set()
+                failures = 0
+            except Exception as exc:
+                owned = set()
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    # Redis lost its data (FLUSHALL, a restart without persistence): the group went with the stream.
+                    logger.warning("events consumer group missing; recreating it")
+                    with contextlib.suppress(Exception):
+                        await self.deliveries.ensure_groups()
+                        continue
+                failures += 1
+                delay = error_backoff_s(failures)
+                logger.warning("ingest failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                owned = set()
+                await asyncio.sleep(delay)
+
+    async def _hold(self, partition: int) -> bool:
+        return await self.deliveries.hold_ingest(partition, self.token, self.lease_ms)
+
+    async def _pending(self, partition: int) -> None:
+        while True:
+            entries = await self.deliveries.read_events([partition], pending=True, count=INGEST_BATCH, block_ms=None)
+            if not entries or not await self._fan_out(entries):
+                return
+
+    async def _fan_out(self, entries: list[Entry]) -> bool:
+        """Create the deliveries of each entry, in order; False when a partition's lease was lost meanwhile."""
+        if not entries:
+            return True
+        await self.subscriptions.refresh()
+        subscriptions = self.subscriptions.enabled
+        planned: list[tuple[int, str, dict[str, str], list[str]]] = []
+        for partition, entry_id, fields in entries:
+            text = {name.decode(): value.decode() for name, value in fields.items()}
+            event_id = text.get("id", "")
+            received_ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else 0
+            matching = [
+                sub.id
+                for sub in subscriptions
+                # A subscription gets the events received after it was created, not the stream's history.
+                if received_ms >= sub.created_ms
+                and sub.matches(text.get("provider", ""), text.get("type", ""), text.get("tag", ""))
+            ]
+            planned.append((partition, entry_id, text, matching))
+        wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
+        bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}
+        by_partition: dict[int, list[NewDeliveries]] = {}
+        for partition, entry_id, text, matching in planned:
+            event_id = text.get("id", "")
+            body = bodies.get(event_id)
+            by_partition.setdefault(partition, []).append(
+                NewDeliveries(
+                    event_id=event_id,
+                    body=body or b"",
+                    provider=text.get("provider", ""),
+                    type=text.get("type", ""),
+                    task_id=text.get("task_id", ""),
+                    subscription_ids=matching if body is not None else [],
+                    entry_id=entry_id,
+                )
+            )
+        kept = True
+        now_ms = int(self.clock() * 1000)
+        for partition, events in by_partition.items():
+            created = await self.deliveries.create_many(partition, events, now_ms=now_ms, token=self.token)
+            if created is None:
+                logger.warning("ingest lease lost partition=%d token=%s", partition, self.token)
+                kept = False
+                continue
+            count = sum(len(made) for made in created)
+            if count:
+                logger.debug("deliveries created partition=%d events=%d count=%d", partition, len(events), count)
+                self.created()
+        return kept
