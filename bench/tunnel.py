@@ -76,7 +76,7 @@ def run(options: Options) -> SectionResult:
                     sent: dict[str, float] = {}
                     started = time.perf_counter()
                     asyncio.run(_send(url, label.replace(" ", "-"), count, concurrency, sent))
-                    wait_for(lambda: len(target.received) >= count, timeout_s=120, what="every event")
+                    wait_for(lambda n=count: len(target.received) >= n, timeout_s=120, what="every event")
                     finished = max(item.at for item in target.received)
                     task_ids = [orjson.loads(item.body)["taskId"] for item in target.received]
                     latencies = [(item.at - sent[t]) * 1000 for item, t in zip(target.received, task_ids, strict=True)]
@@ -100,7 +100,7 @@ def run(options: Options) -> SectionResult:
 
 def _markdown(runs: list[dict[str, Any]]) -> str:
     lines = [
-        "**Tunnel**: callback POSTed to the relay → `relay tunnel --raw` → a local uvicorn target, all on this machine.",
+        "**Tunnel**: callback POSTed to the relay → `relay tunnel --raw` → a local uvicorn target, all on one machine.",
         "",
         "| run | events | events/s | p50 | p99 | delivered / unique |",
         "|---|---:|---:|---:|---:|---:|",
