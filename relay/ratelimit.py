@@ -41,6 +41,10 @@ class Bucket:
         return math.ceil(self.burst / self.per_s * 1000) + 1000
 
 
+# Dashboard logins: a burst of 10 tries, then one every 10 s per client address.
+LOGIN_BUCKET = Bucket(per_s=0.1, burst=10)
+
+
 class RateLimiter:
     """Token buckets per callback token and per client address.
 
@@ -49,10 +53,19 @@ class RateLimiter:
     :param address: the bucket of each client address.
     """
 
-    def __init__(self, redis: Redis, *, token: Bucket, address: Bucket, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        token: Bucket,
+        address: Bucket,
+        login: Bucket = LOGIN_BUCKET,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         self.redis = redis
         self.token = token
         self.address = address
+        self.login = login
         self.timeout_s = timeout_s
         self._take = load_script(redis, "ratelimit")
 
@@ -61,7 +74,13 @@ class RateLimiter:
         checks = [("callback token", keys.rate_token(token), self.token)]
         if address is not None:
             checks.append(("client address", keys.rate_address(address), self.address))
-        checks = [check for check in checks if check[2].enabled]
+        await self._check([check for check in checks if check[2].enabled], now_ms)
+
+    async def check_login(self, address: str, now_ms: int) -> None:
+        """One dashboard login attempt from ``address``: guessing the admin token must stay slow."""
+        await self._check([("client address", keys.rate_login(address), self.login)], now_ms)
+
+    async def _check(self, checks: list[tuple[str, str, Bucket]], now_ms: int) -> None:
         if not checks:
             return
         try:

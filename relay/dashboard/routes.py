@@ -44,10 +44,11 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    address = client_address(request, request.state.settings.trusted_proxies)
+    await request.state.limiter.check_login(address or "unknown", int(request.state.clock() * 1000))
     form = await read_form(request) or {}
     target = safe_next(form.get("next"))
     if not session.token_matches(request.state.settings, form.get("token", "")):
-        address = client_address(request, request.state.settings.trusted_proxies)
         logger.warning("dashboard login refused client=%s", address)
         context = {"next": target, "error": "That is not the admin token.", "notice": None}
         return page(request, "login.html", context, status_code=401)

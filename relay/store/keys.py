@@ -18,6 +18,7 @@ relay:rl:token:<sha256>                hash    refill time of a full burst   rat
                                        + 1 s                                 tokens left, ts (ms) of the last take
 relay:rl:addr:<address>                hash    same                          rate-limit bucket of one client address
                                                                              (IPv6: its /64)
+relay:rl:login:<address>               hash    same                          dashboard login attempts of one address
 relay:{subs}:index                     zset    none                          subscription id -> creation time (ms)
 relay:{subs}:sub:<sub id>              hash    none                          one subscription: url, filter, headers,
                                                                              secrets, enabled, failing_since_ms
@@ -101,6 +102,10 @@ def rate_token(token: str) -> str:
 
 def rate_address(address: str) -> str:
     return f"{PREFIX}rl:addr:{address}"
+
+
+def rate_login(address: str) -> str:
+    return f"{PREFIX}rl:login:{address}"
 
 
 SUBSCRIPTIONS_TAG = f"{PREFIX}{{subs}}:"

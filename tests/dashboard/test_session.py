@@ -134,3 +134,13 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
     assert response.status_code == 303
     assert "relay_dashboard" not in client.cookies
     assert (await client.get("/dashboard")).status_code == 303
+
+
+async def test_guessing_the_token_is_slowed_down_per_address(client: httpx.AsyncClient) -> None:
+    wrong = [await client.post("/dashboard/login", data={"token": f"guess-{n}"}) for n in range(10)]
+    throttled = await client.post("/dashboard/login", data={"token": ADMIN_TOKEN})
+
+    assert [r.status_code for r in wrong] == [401] * 10
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) >= 1
+    assert "set-cookie" not in throttled.headers
