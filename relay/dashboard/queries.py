@@ -8,7 +8,6 @@ an hour of activity, recent health per subscription) without reading event bodie
 from __future__ import annotations
 
 import base64
-import heapq
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,10 +19,9 @@ from redis.asyncio import Redis
 from relay import ids
 from relay.events import FORMAT_JSON, rfc3339
 from relay.store import keys
-from relay.store.store import EventFilter
+from relay.store.store import EventFilter, Store, stream_order
 
 SCAN_BATCH = 500
-SCAN_LIMIT = 5_000
 """At most this many stream entries are read per partition to fill one filtered page."""
 HOUR_MS = 3_600_000
 ACTIVITY_LIMIT = 10_000
@@ -51,28 +49,6 @@ class EventRow:
         return sum(self.deliveries.values())
 
 
-def _order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-async def _scan(redis: Redis, partition: int, flt: EventFilter, limit: int) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    upper, scanned = "+", 0
-    while len(found) < limit and scanned < SCAN_LIMIT:
-        entries: Any = await redis.xrevrange(keys.events_stream(partition), upper, "-", count=SCAN_BATCH)
-        if not entries:
-            break
-        for entry_id, fields in entries:
-            if flt.matches(fields):
-                found.append((entry_id.decode(), fields[b"id"].decode()))
-                if len(found) == limit:
-                    break
-        scanned += len(entries)
-        upper = "(" + entries[-1][0].decode()
-    return found
-
-
 async def delivery_statuses(redis: Redis, event_ids: list[str]) -> list[dict[str, int]]:
     """For each event, how many of its deliveries are in each status; two round trips for all of them."""
     async with redis.pipeline(transaction=False) as pipe:
@@ -94,10 +70,10 @@ async def delivery_statuses(redis: Redis, event_ids: list[str]) -> list[dict[str
     return counts
 
 
-async def recent_events(redis: Redis, partitions: int, flt: EventFilter, limit: int) -> list[EventRow]:
+async def recent_events(store: Store, flt: EventFilter, limit: int) -> list[EventRow]:
     """The newest ``limit`` events matching ``flt`` (newest first), with their delivery status counts."""
-    pages = [await _scan(redis, p, flt, limit) for p in range(partitions)]
-    picked = list(heapq.merge(*pages, key=lambda row: _order(row[0]), reverse=True))[:limit]
+    redis = store.redis
+    picked = await store.newest(flt, limit)
     async with redis.pipeline(transaction=False) as pipe:
         for _, event_id in picked:
             pipe.hget(keys.event(ids.partition_of(event_id) or 0, event_id), "meta")
@@ -223,7 +199,9 @@ async def activity(redis: Redis, partitions: int, now_ms: int) -> Activity:
                 event_id = fields.get(b"id", b"").decode()
                 at_ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else None
                 provider = fields.get(b"provider", b"?").decode()
-                result.add(result.callbacks, provider, at_ms if at_ms is not None else _order(entry_id.decode())[0])
+                result.add(
+                    result.callbacks, provider, at_ms if at_ms is not None else stream_order(entry_id.decode())[0]
+                )
             read += len(entries)
             if len(entries) < count:
                 break

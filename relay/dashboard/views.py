@@ -26,7 +26,7 @@ def event_filter(request: Request) -> tuple[EventFilter, dict[str, str]]:
 
 async def rows_context(request: Request, flt: EventFilter) -> dict[str, Any]:
     state = request.state
-    rows = await queries.recent_events(state.redis, state.settings.partitions, flt, PAGE_SIZE)
+    rows = await queries.recent_events(state.store, flt, PAGE_SIZE)
     return {"rows": rows}
 
 

@@ -115,12 +115,7 @@ class Store:
 
     async def get_events(self, event_ids: list[str]) -> list[bytes]:
         """Rendered events in the order given, skipping any that expired."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                partition = ids.partition_of(event_id) or 0
-                pipe.hmget(keys.event(partition, event_id), ["meta", "body", "fmt", "request"])
-            rows: list[list[Any]] = await pipe.execute()
-        return [render_event(*row) for row in rows if row[0] is not None]
+        return [event for event in await self.find_events(event_ids) if event is not None]
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
         """Rendered events in the order given, None for any that expired (one round trip)."""
@@ -137,17 +132,20 @@ class Store:
 
     async def list_events(self, flt: EventFilter, limit: int, cursor: str | None) -> tuple[list[bytes], str | None]:
         """Newest first. ``cursor`` is the stream position of the last event of the previous page."""
+        picked = await self.newest(flt, limit, cursor)
+        events = await self.get_events([event_id for _, event_id in picked])
+        next_cursor = picked[-1][0] if len(picked) == limit else None
+        return events, next_cursor
+
+    async def newest(self, flt: EventFilter, limit: int, cursor: str | None = None) -> list[tuple[str, str]]:
+        """``(stream position, event id)`` of the newest ``limit`` events matching ``flt``, newest first."""
         if flt.task_id is not None and flt.provider is not None:
             # One task lives in one partition: read just that one.
             partitions = [keys.partition_for(flt.provider, flt.task_id, self.partitions)]
         else:
             partitions = list(range(self.partitions))
         pages = [await self._scan_partition(p, flt, limit, cursor) for p in partitions]
-        merged = heapq.merge(*pages, key=lambda row: _stream_order(row[0]), reverse=True)
-        picked = list(merged)[:limit]
-        events = await self.get_events([event_id for _, event_id in picked])
-        next_cursor = picked[-1][0] if len(picked) == limit else None
-        return events, next_cursor
+        return list(heapq.merge(*pages, key=lambda row: stream_order(row[0]), reverse=True))[:limit]
 
     async def _scan_partition(
         self, partition: int, flt: EventFilter, limit: int, cursor: str | None
@@ -171,6 +169,6 @@ class Store:
         return found
 
 
-def _stream_order(entry_id: str) -> tuple[int, int]:
+def stream_order(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq)
