@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import State
 from starlette.requests import Request
 
 from relay.clientip import check_allowed, client_address, rate_key
 
 
-async def admit(request: Request, provider: str, token: str) -> None:
+async def admit(request: Request, state: State, provider: str, token: str) -> None:
     """Raise ``Forbidden`` (403) or ``RateLimited`` (429) for a callback that must not go further."""
-    state = request.state
     settings = state.settings
     address = client_address(request, settings.trusted_proxies)
     check_allowed(provider, address, settings.provider_allowed_ips)
