@@ -9,6 +9,7 @@ import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from relay import metrics
 from relay.bodies import read_body
@@ -17,6 +18,15 @@ from relay.errors import RelayError, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 
 logger = logging.getLogger(__name__)
+
+
+class CallbackApp:
+    """The route as a plain ASGI app: Starlette's ``request_response`` wrapper would add a second exception-handling
+    layer per request, which the app's ``ExceptionMiddleware`` (same handlers) already provides."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await receive_callback(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 async def receive_callback(request: Request) -> Response:
