@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,8 +84,20 @@ class RequestInfo:
         )
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def rfc3339(now_s: float) -> str:
-    return datetime.fromtimestamp(now_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``2026-01-02T03:04:05.678Z``; the part up to the second is formatted once per second, not per callback."""
+    global _second_prefix
+    # Rounded to the microsecond first, as datetime.fromtimestamp does, then truncated to the millisecond.
+    fraction, whole = math.modf(now_s)
+    micros = round(fraction * 1e6)
+    second = int(whole) + micros // 1_000_000
+    milli = micros % 1_000_000 // 1000
+    if _second_prefix[0] != second:
+        _second_prefix = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_prefix[1]}.{milli:03d}Z"
 
 
 def build_event(

@@ -101,12 +101,24 @@ def _provider_label(provider: str) -> str:
     return provider if provider in PROVIDER_NAMES else "unknown"
 
 
+# Label children bound once: prometheus-client's .labels() validates and locks on every call. Keys are known
+# providers and the fixed outcomes only, so names from URLs cannot grow these.
+_COUNTERS: dict[tuple[str, str], Counter] = {}
+_HISTOGRAMS: dict[str, Histogram] = {}
+
+
 def callback_received(provider: str, outcome: str, ack_s: float | None = None) -> None:
     """Count a callback; ``ack_s`` is the time to its acknowledgement when it was acknowledged."""
     label = _provider_label(provider)
-    CALLBACKS.labels(label, outcome).inc()
+    counter = _COUNTERS.get((label, outcome))
+    if counter is None:
+        counter = _COUNTERS[(label, outcome)] = CALLBACKS.labels(label, outcome)
+    counter.inc()
     if ack_s is not None:
-        ACK_SECONDS.labels(label).observe(ack_s)
+        histogram = _HISTOGRAMS.get(label)
+        if histogram is None:
+            histogram = _HISTOGRAMS[label] = ACK_SECONDS.labels(label)
+        histogram.observe(ack_s)
 
 
 def delivery_attempted(outcome: str, status: str, seconds: float, received_s: float | None = None) -> None:

@@ -5,7 +5,7 @@ from relay.dashboard import routes as dashboard_routes
 from relay.routes import deliveries, events, health, inbound, subscriptions, tunnels
 
 ROUTES = [
-    Route("/hooks/{provider}/{token}", inbound.receive_callback, methods=["POST"]),
+    Route("/hooks/{provider}/{token}", inbound.CallbackApp(), methods=["POST"], name="receive_callback"),
     Route("/v1/callback-urls", events.create_callback_url, methods=["POST"]),
     Route("/v1/events", events.list_events, methods=["GET"]),
     Route("/v1/events/{event_id}", events.get_event, methods=["GET"]),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
+import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from relay import metrics
 from relay.bodies import read_body
@@ -17,6 +18,15 @@ from relay.errors import RelayError, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 
 logger = logging.getLogger(__name__)
+
+
+class CallbackApp:
+    """The route as a plain ASGI app: Starlette's ``request_response`` wrapper would add a second exception-handling
+    layer per request, which the app's ``ExceptionMiddleware`` (same handlers) already provides."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await receive_callback(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 async def receive_callback(request: Request) -> Response:
@@ -37,16 +47,18 @@ async def receive_callback(request: Request) -> Response:
 async def _receive(request: Request, started: float) -> tuple[Response, str]:
     """The acknowledgement, and the callback's outcome for the metrics: stored, duplicate or unrecognized."""
     state = request.state
-    provider_name: str = request.path_params["provider"]
+    path_params = request.path_params
+    provider_name: str = path_params["provider"]
     provider = state.providers.get(provider_name)
     if provider is None:
         raise UnknownProvider(provider_name, list(state.providers))
-    token = state.tokens.read(request.path_params["token"], provider_name)
-    await admit(request, provider_name, request.path_params["token"])
+    token = state.tokens.read(path_params["token"], provider_name)
+    await admit(request, state, provider_name, path_params["token"])
     body = await read_body(request, state.settings.max_body_bytes_for(provider_name), state.settings.body_timeout_s)
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
-    provider.verify(request.headers, payload if is_json else None, now_s, body=body)
+    headers = request.headers
+    provider.verify(headers, payload if is_json else None, now_s, body=body)
     update = provider.parse(payload) if is_json else None
     event = build_event(
         provider=provider_name,
@@ -54,29 +66,38 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
         update=update,
         body=body,
         is_json=is_json,
-        request=RequestInfo(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=[(name, value) for name, value in request.headers.items()],
-            content_type=request.headers.get("content-type", ""),
-        ),
+        request=_request_info(request, headers.items(), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
     )
     # The store's own socket timeout also bounds each command; this bounds the whole exchange, retries included.
-    async with asyncio.timeout(state.settings.store_timeout_s):
-        result = await state.store.accept(event, int(now_s * 1000))
-    logger.info(
-        "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
-        provider_name,
-        event.task_id or "-",
-        event.type,
-        result.event_id,
-        result.duplicate,
-        (time.perf_counter() - started) * 1000,
+    result = await state.store.accept(event, int(now_s * 1000), timeout_s=state.settings.store_timeout_s)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
+            provider_name,
+            event.task_id or "-",
+            event.type,
+            result.event_id,
+            result.duplicate,
+            (time.perf_counter() - started) * 1000,
+        )
+    response = Response(
+        orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}),
+        media_type="application/json",
     )
-    response = JSONResponse({"received": True, "event_id": result.event_id, "duplicate": result.duplicate})
     if result.duplicate:
         return response, "duplicate"
     return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"
+
+
+def _request_info(request: Request, headers: list[tuple[str, str]], content_type: str) -> RequestInfo:
+    # As request.url would give them, without building and parsing a whole URL.
+    scope = request.scope
+    return RequestInfo(
+        method=scope["method"],
+        path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
+        query=scope["query_string"].decode(errors="replace"),
+        headers=headers,
+        content_type=content_type,
+    )

@@ -73,8 +73,12 @@ class Store:
         # Accepts of concurrent requests share one round trip (group commit); see relay.store.writer.
         self._accept = ScriptWriter(redis, script_source("accept"))
 
-    async def accept(self, event: NewEvent, now_ms: int) -> AcceptResult:
-        """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written."""
+    async def accept(self, event: NewEvent, now_ms: int, timeout_s: float | None = None) -> AcceptResult:
+        """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written.
+
+        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
+        the event may or may not be stored (the provider's retry is deduplicated).
+        """
         stored, event_id = await self._accept.call(
             [
                 event.dedup_key,
@@ -96,6 +100,7 @@ class Store:
                 event.task_id,
                 event.tag,
             ],
+            timeout_s,
         )
         first_id = event_id.decode()
         # A reply naming this very event is its own write, run twice when a dropped connection made the client

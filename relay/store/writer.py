@@ -42,6 +42,11 @@ class _Call:
         self.future = future
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class ScriptWriter:
     """Runs one Lua script for many concurrent callers, batching their calls.
 
@@ -66,15 +71,25 @@ class ScriptWriter:
         # Strong references: the loop keeps only weak ones to running tasks.
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def call(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        """The script's reply for these keys and arguments, once Redis has run it."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def call(self, keys: Sequence[Arg], args: Sequence[Arg], timeout_s: float | None = None) -> Any:
+        """The script's reply for these keys and arguments, once Redis has run it; ``TimeoutError`` when that takes
+        longer than ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         # hiredis packs in C, ten times faster than redis-py's Python packer, which dominated a batch's cost.
         parts = ("EVALSHA", self.sha, len(keys), *keys, *args)
         command = b"" if self._cluster else hiredis.pack_command(parts)  # type: ignore[arg-type]  # stub types a 1-tuple
         self._queue.append(_Call(command, parts, future))
         self._schedule_flush()
-        return await future
+        if timeout_s is None:
+            return await future
+        # The deadline fails the future itself: a plain timer, cheaper per request than asyncio.timeout's
+        # cancel-and-uncancel of the whole task, and a call that expires before it is sent is not written.
+        expiry = loop.call_later(timeout_s, _expire, future)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:

@@ -89,6 +89,36 @@ async def test_a_call_cancelled_before_its_batch_is_sent_is_not_written(client: 
     assert await client.exists("t:dedup:gone", "t:event:gone") == 0
 
 
+async def test_a_call_past_its_deadline_fails_and_one_expired_before_sending_is_not_written(
+    client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    import threading
+
+    import redis as sync_redis
+
+    # One pipeline in flight: while Redis sleeps, the first call's batch holds it and "late" waits in the queue.
+    writer = ScriptWriter(client, script_source("accept"), max_in_flight=1)
+    blocker = sync_redis.Redis.from_url(redis_url)
+    thread = threading.Thread(target=blocker.execute_command, args=("DEBUG", "SLEEP", "0.6"))
+    thread.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    first = asyncio.create_task(writer.call(*accept_call("first"), timeout_s=0.15))
+    await asyncio.sleep(0)
+    late = asyncio.create_task(writer.call(*accept_call("late"), timeout_s=0.15))
+    done = await asyncio.gather(first, late, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    thread.join()
+    blocker.close()
+    after = await writer.call(*accept_call("after"), timeout_s=1.0)
+
+    assert all(isinstance(result, TimeoutError) for result in done)
+    assert elapsed < 0.45
+    # "first" was sent and runs when Redis wakes (the provider's retry would be a duplicate); "late" never left.
+    assert await client.exists("t:dedup:late", "t:event:late") == 0
+    assert after == [1, b"after"]
+
+
 async def test_script_forgotten_by_redis_is_loaded_again(client: redis.asyncio.Redis) -> None:
     writer = ScriptWriter(client, script_source("accept"))
     assert await writer.call(*accept_call("before")) == [1, b"before"]
