@@ -128,8 +128,8 @@ async def test_backlog_gauges_come_from_redis(make_settings: Callable[..., Setti
     assert busy[("relay_deliveries_due", ())] == 2
     assert busy[("relay_deliveries_scheduled", ())] == 3
     assert 0.1 <= busy[("relay_deliveries_oldest_due_age_seconds", ())] < 5
-    assert busy[("relay_tunnel_clients_connected", ())] == 1
+    # A process-wide gauge: other tests' streams may still be closing, so compare with the value after.
+    assert busy[("relay_tunnel_clients_connected", ())] == idle[("relay_tunnel_clients_connected", ())] + 1
     assert idle[("relay_deliveries_due", ())] == 0
     assert idle[("relay_deliveries_scheduled", ())] == 0
     assert idle[("relay_deliveries_oldest_due_age_seconds", ())] == 0
-    assert idle[("relay_tunnel_clients_connected", ())] == 0
