@@ -26,7 +26,16 @@ from typing import Any
 import httpx
 
 from bench import callbacks
-from bench.harness import ROOT, Options, SectionResult, available_stacks, cpu_seconds, fixtures, uvicorn_server
+from bench.harness import (
+    ROOT,
+    Options,
+    SectionResult,
+    available_stacks,
+    cpu_seconds,
+    fixtures,
+    uvicorn_server,
+    web_env,
+)
 from relay.embedded import EmbeddedRedis
 from relay.tokens import CallbackTokens
 
@@ -49,20 +58,6 @@ def relay_worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def relay_env(redis_url: str, secret: str, admin: str) -> dict[str, str]:
-    return {
-        "REDIS_URL": redis_url,
-        "RELAY_SECRET_KEY": secret,
-        "RELAY_ADMIN_TOKEN": admin,
-        "RELAY_WORKER": "false",
-        "RELAY_ALLOW_PRIVATE_TARGETS": "true",
-        "RELAY_LOG_LEVEL": "warning",
-        # One load generator on one address and a handful of tokens: the edge's rate limits would refuse it.
-        "RELAY_RATE_TOKEN_PER_S": "0",
-        "RELAY_RATE_ADDRESS_PER_S": "0",
-    }
 
 
 def subscribe(web_url: str, admin: str, url: str) -> None:
@@ -115,7 +110,7 @@ def run(options: Options) -> SectionResult:
     stack = available_stacks()[-1]
     backlog = options.delivery_backlog
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp)) as store:
-        env = relay_env(store.url, secret, admin)
+        env = web_env(store.url, secret, admin)
         with (
             uvicorn_server("sink", "bench.sink:app", env={}, stack=stack) as sink,
             uvicorn_server("relay", "relay.app:create_app", env=env, stack=stack, factory=True) as web,

@@ -93,6 +93,21 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def web_env(redis_url: str, secret: str, admin: str) -> dict[str, str]:
+    """The relay as the production web process runs it (no in-process worker, warning logs), for a load generator."""
+    return {
+        "REDIS_URL": redis_url,
+        "RELAY_SECRET_KEY": secret,
+        "RELAY_ADMIN_TOKEN": admin,
+        "RELAY_WORKER": "false",
+        "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+        "RELAY_LOG_LEVEL": "warning",
+        # One load generator on one address and a handful of tokens: the edge's rate limits would refuse it.
+        "RELAY_RATE_TOKEN_PER_S": "0",
+        "RELAY_RATE_ADDRESS_PER_S": "0",
+    }
+
+
 @dataclass
 class Server:
     """A uvicorn child process serving one app on loopback."""

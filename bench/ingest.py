@@ -25,6 +25,7 @@ from bench.harness import (
     fixtures,
     median,
     uvicorn_server,
+    web_env,
     wrk,
 )
 from relay.embedded import EmbeddedRedis
@@ -45,17 +46,7 @@ def run(options: Options) -> SectionResult:
     stacks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp)) as store:
         redis_pid = _redis_pid(store.url)
-        # The production web process: no in-process delivery worker, warning logs; wrk comes from one address
-        # and posts to one token per provider, so the per-address and per-token limits would throttle it.
-        env = {
-            "REDIS_URL": store.url,
-            "RELAY_SECRET_KEY": secret,
-            "RELAY_ADMIN_TOKEN": admin,
-            "RELAY_WORKER": "false",
-            "RELAY_LOG_LEVEL": "warning",
-            "RELAY_RATE_TOKEN_PER_S": "0",
-            "RELAY_RATE_ADDRESS_PER_S": "0",
-        }
+        env = web_env(store.url, secret, admin)
         for stack in available_stacks():
             with (
                 uvicorn_server(BARE, "bench.bare:app", env={}, stack=stack) as bare,

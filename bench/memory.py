@@ -17,8 +17,8 @@ import psutil
 import redis
 
 from bench import callbacks
-from bench.delivery import relay_env, relay_worker, subscribe
-from bench.harness import Options, SectionResult, available_stacks, fixtures, unused_port, uvicorn_server
+from bench.delivery import relay_worker, subscribe
+from bench.harness import Options, SectionResult, available_stacks, fixtures, unused_port, uvicorn_server, web_env
 from relay.embedded import EmbeddedRedis
 from relay.tokens import CallbackTokens
 
@@ -43,7 +43,7 @@ def run(options: Options) -> SectionResult:
     count = options.memory_backlog
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp)) as store:
         client = redis.Redis.from_url(store.url)
-        env = relay_env(store.url, secret, admin)
+        env = web_env(store.url, secret, admin)
         with uvicorn_server("relay", "relay.app:create_app", env=env, stack=stack, factory=True) as web:
             subscribe(web.url, admin, f"http://127.0.0.1:{unused_port()}/down")
             web_idle = _rss_mb(web.process.pid)

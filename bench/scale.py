@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, Options, SectionResult, _wait_for_port, fixtures, median, unused_port, wrk
+from bench.harness import ROOT, Options, SectionResult, _wait_for_port, fixtures, median, unused_port, web_env, wrk
 from relay.embedded import EmbeddedRedis
 from relay.tokens import CallbackTokens
 
@@ -52,16 +52,7 @@ def run(options: Options) -> SectionResult:
     nonce = secrets.token_hex(4)
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp)) as store:
-        env = {
-            "REDIS_URL": store.url,
-            "RELAY_SECRET_KEY": secret,
-            "RELAY_ADMIN_TOKEN": admin,
-            "RELAY_WORKER": "false",
-            "RELAY_LOG_LEVEL": "warning",
-            "RELAY_RATE_TOKEN_PER_S": "0",
-            "RELAY_RATE_ADDRESS_PER_S": "0",
-            "RELAY_DATA_DIR": tmp,
-        }
+        env = {**web_env(store.url, secret, admin), "RELAY_DATA_DIR": tmp}
         for number in range(options.rounds):
             # Alternate the order, so a neighbour's load spike does not always hit the same count.
             order = PROCESSES if number % 2 == 0 else tuple(reversed(PROCESSES))
