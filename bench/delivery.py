@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from bench.harness import (
     available_stacks,
     cpu_seconds,
     fixtures,
+    stop_process,
     uvicorn_server,
     web_env,
 )
@@ -52,12 +52,7 @@ def relay_worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 15)
 
 
 def subscribe(web_url: str, admin: str, url: str) -> None:

@@ -108,6 +108,16 @@ def web_env(redis_url: str, secret: str, admin: str) -> dict[str, str]:
     }
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM (a graceful drain), then SIGKILL if it is still running after ``timeout_s``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Server:
     """A uvicorn child process serving one app on loopback."""
@@ -133,12 +143,7 @@ def uvicorn_server(
         _wait_for_port(port, process, timeout_s=20)
         yield Server(name=name, url=f"http://127.0.0.1:{port}", process=process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:

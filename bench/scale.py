@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, Options, SectionResult, _wait_for_port, fixtures, median, unused_port, web_env, wrk
+from bench.harness import (
+    ROOT,
+    Options,
+    SectionResult,
+    _wait_for_port,
+    fixtures,
+    median,
+    stop_process,
+    unused_port,
+    web_env,
+    wrk,
+)
 from relay.embedded import EmbeddedRedis
 from relay.tokens import CallbackTokens
 
@@ -36,12 +46,7 @@ def relay_serve(workers: int, env: Mapping[str, str]) -> Iterator[tuple[str, int
         _wait_for_port(port, process, timeout_s=30)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 20)
 
 
 def run(options: Options) -> SectionResult:

@@ -111,6 +111,7 @@ async def test_backlog_gauges_come_from_redis(make_settings: Callable[..., Setti
             await relay.post(generic, json={"taskId": f"b-{n}", "status": "completed"})
         await wait_for(lambda: len(subscriber.received) == 1, what="the first attempt")
         await asyncio.sleep(0.1)
+        before_connect = (await scrape(relay))[("relay_tunnel_clients_connected", ())]
         metrics.tunnel_client_connected()
         try:
             busy = await scrape(relay)
@@ -125,11 +126,13 @@ async def test_backlog_gauges_come_from_redis(make_settings: Callable[..., Setti
                 break
             await asyncio.sleep(0.05)
 
-    assert busy[("relay_deliveries_due", ())] == 2
+    # Two wait behind the held attempt; the dispatcher may already hold one of them claimed (parked under its lease
+    # until the subscription has a free slot), and a claimed delivery is scheduled but no longer due.
+    assert busy[("relay_deliveries_due", ())] in (1, 2)
     assert busy[("relay_deliveries_scheduled", ())] == 3
     assert 0.1 <= busy[("relay_deliveries_oldest_due_age_seconds", ())] < 5
-    # A process-wide gauge: other tests' streams may still be closing, so compare with the value after.
-    assert busy[("relay_tunnel_clients_connected", ())] == idle[("relay_tunnel_clients_connected", ())] + 1
+    # A process-wide gauge that other tests' servers also move: compare with the value just before connecting.
+    assert busy[("relay_tunnel_clients_connected", ())] == before_connect + 1
     assert idle[("relay_deliveries_due", ())] == 0
     assert idle[("relay_deliveries_scheduled", ())] == 0
     assert idle[("relay_deliveries_oldest_due_age_seconds", ())] == 0

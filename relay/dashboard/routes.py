@@ -16,7 +16,6 @@ from starlette.routing import Route
 from relay.clientip import client_address
 from relay.dashboard import actions, live, queries, session, views
 from relay.dashboard.session import Session
-from relay.dashboard.tunnels import list_tunnels
 from relay.dashboard.web import error_page, page, read_form, safe_next, viewer
 
 logger = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ async def callback_urls_page(request: Request, sess: Session) -> Response:
 
 @viewer
 async def tunnels_page(request: Request, sess: Session) -> Response:
-    context = {"tunnels": await list_tunnels(request), "nav": "tunnels"}
+    context = {"tunnels": await request.state.tunnels.dashboard_tunnels(), "nav": "tunnels"}
     return page(request, "tunnels.html", context, sess=sess)
 
 

@@ -1,16 +1,11 @@
-"""What the tunnels page needs from the tunnel feature, and nothing more.
+"""What the tunnels page shows of a channel: :meth:`relay.tunnel.streams.TunnelHub.dashboard_tunnels` builds it.
 
-The page reads ``request.state.tunnels`` when the app's lifespan provides it, and calls its
-``dashboard_tunnels()``; without one (a build without tunnels) the page shows an empty state. So wiring the
-tunnel feature in is one method on the object the lifespan yields as ``tunnels`` (see :class:`TunnelSource`).
+A leaf module (no relay imports beyond ``relay.events``), so the tunnel code can import it without a cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
-
-from starlette.requests import Request
 
 from relay.events import rfc3339
 
@@ -38,18 +33,3 @@ class TunnelInfo:
     @property
     def created_at(self) -> str:
         return rfc3339(self.created_ms / 1000)
-
-
-@runtime_checkable
-class TunnelSource(Protocol):
-    async def dashboard_tunnels(self) -> list[TunnelInfo]:
-        """Every channel with its connected clients, oldest first."""
-        ...
-
-
-async def list_tunnels(request: Request) -> list[TunnelInfo] | None:
-    """The tunnels, or None when this app has no tunnel feature."""
-    source = getattr(request.state, "tunnels", None)
-    if not isinstance(source, TunnelSource):
-        return None
-    return await source.dashboard_tunnels()
