@@ -24,6 +24,7 @@ from relay.auth import require_admin
 from relay.errors import Unauthorized
 from relay.providers import PROVIDER_NAMES
 from relay.store.backlog import Backlog, read_backlog
+from relay.store.deliveries import DeliveryStatus
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -125,9 +126,9 @@ def delivery_attempted(outcome: str, status: str, seconds: float, received_s: fl
     """Count one attempt; ``received_s`` (the event's arrival, unix s) gives the lag when it succeeded."""
     ATTEMPTS.labels(outcome, status).inc()
     ATTEMPT_SECONDS.observe(seconds)
-    if status == "dead":
+    if status == DeliveryStatus.DEAD:
         DEAD.inc()
-    elif status == "succeeded" and received_s is not None:
+    elif status == DeliveryStatus.SUCCEEDED and received_s is not None:
         LAG_SECONDS.observe(max(time.time() - received_s, 0.0))
 
 

@@ -1,5 +1,5 @@
 """``/healthz``: the process is up. ``/readyz``: Redis answers and keeps what is written to it, so callbacks can
-be acknowledged (see :mod:`relay.persistence`)."""
+be acknowledged (see :mod:`relay.store.persistence`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from redis.exceptions import RedisError, ResponseError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from relay.persistence import Persistence, check_persistence
+from relay.store.persistence import Persistence, check_persistence
 
 
 async def healthz(request: Request) -> Response:
@@ -20,7 +20,7 @@ async def readyz(request: Request) -> Response:
     settings = request.state.settings
     try:
         async with asyncio.timeout(settings.store_timeout_s):
-            await request.state.redis.ping()
+            await request.state.store.ping()
             persistence = None if settings.allow_volatile_redis else await _persistence(request)
     except (RedisError, OSError, TimeoutError):
         return JSONResponse(

@@ -11,7 +11,7 @@ from relay.auth import require_admin
 from relay.bodies import read_body
 from relay.errors import BadRequest, NotAcceptable, NotFound
 from relay.events import RequestInfo
-from relay.tunnel.channels import KIND_WEBHOOK, Channel, ChannelFilter
+from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
 from relay.tunnel.streams import TunnelHub, resume_point
 
 WEBHOOK_PREFIX = "whk_"
