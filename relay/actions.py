@@ -21,9 +21,8 @@ from relay.providers.base import Provider
 from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import Subscription, SubscriptionStore
-from relay.tokens import CallbackTokens
+from relay.tokens import MAX_TAG_LENGTH, CallbackTokens
 
-MAX_TAG = 200
 RECOVER_PAGE = 500
 
 
@@ -53,8 +52,8 @@ def issue_callback_url(state: AppState, provider: object, tag: object) -> str:
         raise BadRequest(f"provider must be a string, got {provider!r}")
     if provider not in state.providers:
         raise UnknownProvider(provider, list(state.providers))
-    if tag is not None and (not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG):
-        raise BadRequest(f"tag must be a string of 1 to {MAX_TAG} characters")
+    if tag is not None and (not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG_LENGTH):
+        raise BadRequest(f"tag must be a string of 1 to {MAX_TAG_LENGTH} characters")
     return callback_url(state.settings.public_url, provider, state.tokens.issue(provider, tag))
 
 

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,7 +41,6 @@ logger = logging.getLogger(__name__)
 class State(TypedDict):
     settings: Settings
     redis: RedisClient
-    http: httpx.AsyncClient
     store: Store
     providers: dict[str, Provider]
     tokens: CallbackTokens
@@ -94,7 +92,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         client = open_redis(resolved)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
         guard = TargetGuard(resolver, allow_private=resolved.allow_private_targets)
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
@@ -113,7 +110,6 @@ def create_app(
             yield State(
                 settings=resolved,
                 redis=client,
-                http=http,
                 store=Store(
                     client,
                     partitions=resolved.partitions,
@@ -145,7 +141,6 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
-            await http.aclose()
             await client.aclose(close_connection_pool=True)
 
     return Starlette(
@@ -153,8 +148,9 @@ def create_app(
         exception_handlers={
             RelayError: relay_error,
             HTTPException: http_error,
+            # Redis down, refusing or slow (its socket timeouts are RedisErrors too); the store's own deadline
+            # raises StoreUnavailable, a RelayError. Any other exception is a bug: 500.
             RedisError: redis_error,
-            TimeoutError: redis_error,
             Exception: internal_error,
         },
         lifespan=lifespan,

@@ -97,10 +97,6 @@ class Worker:
             # out a blocked XREADGROUP.
             self._ingest_task.cancel()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
     async def run(self) -> None:
         await self._ensure_groups()
         logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)

@@ -10,6 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from relay import ids
+from relay.errors import StoreUnavailable
 from relay.events import NewEvent, render_event
 from relay.store import keys
 from relay.store.writer import ScriptWriter
@@ -110,32 +111,35 @@ class Store:
     async def accept(self, event: NewEvent, now_ms: int, timeout_s: float | None = None) -> AcceptResult:
         """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written.
 
-        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
-        the event may or may not be stored (the provider's retry is deduplicated).
+        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, :class:`StoreUnavailable`
+        (503), and the event may or may not be stored (the provider's retry is deduplicated).
         """
-        stored, event_id = await self._accept.call(
-            [
-                event.dedup_key,
-                keys.event(event.partition, event.id),
-                keys.events_stream(event.partition),
-                keys.task(event.partition, event.provider, event.task_id),
-            ],
-            [
-                self.dedup_ttl_ms,
-                self.event_ttl_ms,
-                event.id,
-                event.meta,
-                event.body,
-                event.body_format,
-                event.request,
-                max(now_ms - self.event_ttl_ms, 0),
-                event.provider,
-                event.type,
-                event.task_id,
-                event.tag,
-            ],
-            timeout_s,
-        )
+        try:
+            stored, event_id = await self._accept.call(
+                [
+                    event.dedup_key,
+                    keys.event(event.partition, event.id),
+                    keys.events_stream(event.partition),
+                    keys.task(event.partition, event.provider, event.task_id),
+                ],
+                [
+                    self.dedup_ttl_ms,
+                    self.event_ttl_ms,
+                    event.id,
+                    event.meta,
+                    event.body,
+                    event.body_format,
+                    event.request,
+                    max(now_ms - self.event_ttl_ms, 0),
+                    event.provider,
+                    event.type,
+                    event.task_id,
+                    event.tag,
+                ],
+                timeout_s,
+            )
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"the event store did not answer within {timeout_s} s; retry later") from exc
         first_id = event_id.decode()
         # A reply naming this very event is its own write, run twice when a dropped connection made the client
         # resend it: stored, not a duplicate.

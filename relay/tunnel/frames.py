@@ -90,10 +90,6 @@ def forwardable(headers: list[list[str]]) -> list[tuple[str, str]]:
     return [(name.lower(), value) for name, value in headers if name.lower() not in HOP_BY_HOP]
 
 
-def _stream_ms(entry_id: bytes) -> int:
-    return int(entry_id.split(b"-", 1)[0])
-
-
 async def load(
     redis: RedisClient, channel: Channel, entries: list[Entry], now_s: float
 ) -> list[tuple[str, Message | None]]:
