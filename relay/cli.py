@@ -91,10 +91,8 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
     with redis_for(environ) as embedded:
         settings = load_settings(environ)
-        if embedded:
-            click.echo(f"relay: embedded Redis (AOF) in {settings.data_dir.resolve()}", err=True)
-            click.echo(f"relay: admin token {settings.admin_token}", err=True)
-        click.echo(f"relay: callbacks at {settings.public_url}/hooks/<provider>/<token>; `relay url kie`", err=True)
+        for line in banner(settings, embedded, port):
+            click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:
@@ -115,6 +113,18 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
         )
 
 
+def banner(settings: Settings, embedded: bool, port: int) -> list[str]:
+    """What a newcomer needs at start: where the data is, the dashboard, the token as a shell line, a first URL."""
+    lines = [f"embedded Redis (AOF) and secrets in {settings.data_dir.resolve()}"] if embedded else []
+    lines.append(f"dashboard at {settings.public_url}/dashboard (log in with the admin token)")
+    if embedded:
+        # The shell line the CLI's admin commands (and curl examples) want; generated once, kept in the data dir.
+        lines.append(f"admin token: export RELAY_ADMIN_TOKEN={settings.admin_token}")
+    url_command = "relay url kie" + ("" if port == 8000 else f" --port {port}")
+    lines.append(f"callbacks at {settings.public_url}/hooks/<provider>/<token>; get one with `{url_command}`")
+    return lines
+
+
 def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
@@ -131,8 +141,35 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
 @cli.command(help=URL_HELP)
 @click.argument("provider", type=click.Choice(PROVIDER_NAMES))
 @click.option("--tag", default=None, help="A label carried by every event of this URL (an order id, a user...).")
-def url(provider: str, tag: str | None) -> None:
-    environ = local_environ(os.environ)
+@click.option(
+    "--server", default=None, help="Ask this running relay for the URL (admin API) instead of signing it here."
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Point the URL at the local relay on this port  [default: $RELAY_PUBLIC_URL, else port $PORT or 8000]",
+)
+def url(provider: str, tag: str | None, server: str | None, port: int | None) -> None:
+    if server is not None:
+        click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
+        return
+    environ = dict(os.environ)
+    local = cli_settings(environ)
+    if not local.secret_key:
+        # Never generate a key here: a URL signed with a key the running relay does not hold is refused (401).
+        data_dir = local.data_dir.resolve()
+        key_file = data_dir / "secret_key"
+        if not key_file.is_file():
+            raise click.ClickException(
+                f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
+                "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or 8000}"
+            )
+        environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
+        click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
+    if port is not None or not local.public_url:
+        environ["RELAY_PUBLIC_URL"] = f"http://127.0.0.1:{port if port is not None else local.port}"
     # A URL needs only the secret keys and the public URL: no Redis, no admin token.
     environ.setdefault("REDIS_URL", "unused://")
     environ.setdefault("RELAY_ADMIN_TOKEN", "unused")
@@ -235,18 +272,24 @@ def worker() -> None:
                 runner.run(run(settings))
 
 
+def admin_token() -> tuple[str, str]:
+    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
+    local = cli_settings(os.environ)
+    if local.admin_token:
+        return local.admin_token, "RELAY_ADMIN_TOKEN"
+    path = local.data_dir.resolve() / "admin_token"
+    if not path.exists():
+        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
+    return path.read_text().strip(), str(path)
+
+
 def admin_client(server: str | None) -> Any:
     """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
     import httpx
 
+    token, _ = admin_token()
     local = cli_settings(os.environ)
-    token = local.admin_token
-    if not token:
-        path = local.data_dir / "admin_token"
-        if not path.exists():
-            raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-        token = path.read_text().strip()
-    base = server or local.public_url or DEFAULT_SERVER
+    base = server or local.public_url or f"http://127.0.0.1:{local.port}"
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
@@ -263,6 +306,8 @@ def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text
+        if response.status_code == 401:
+            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
         raise click.ClickException(f"{response.status_code}: {message}")
     return response.json() if response.content else None
 
