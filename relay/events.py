@@ -160,3 +160,12 @@ def render_event(meta: bytes, body: bytes, body_format: bytes, request: bytes) -
         content_type = orjson.loads(request).get("content_type", "")
         raw = orjson.dumps({"content_type": content_type, "body_base64": base64.b64encode(body).decode()})
     return meta[:-1] + b',"raw":' + raw + b"}"
+
+
+def meta_of(rendered: bytes) -> dict[str, Any]:
+    """The event's own fields from a rendered event, without parsing ``raw`` (which may hold what orjson refuses:
+    integers beyond 64 bits, lone surrogates, deep nesting). Inside JSON strings every quote is escaped, so the
+    first ``,"raw":`` is the one :func:`render_event` wrote."""
+    cut = rendered.find(b',"raw":')
+    meta: dict[str, Any] = orjson.loads(rendered[:cut] + b"}" if cut >= 0 else rendered)
+    return meta

@@ -102,8 +102,11 @@ def coerce_progress(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     number: float
-    if isinstance(value, int | float):
-        number = float(value)
+    if isinstance(value, int):
+        # Compared as an int: float() of an integer of hundreds of digits overflows.
+        return max(0, min(100, value))
+    if isinstance(value, float):
+        number = value
     elif isinstance(value, str):
         try:
             number = float(value.strip().rstrip("%").strip())
