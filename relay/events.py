@@ -144,7 +144,8 @@ def build_event(
         type=event_type,
         task_id=task_id or "",
         tag=tag or "",
-        dedup_key=keys.dedup(partition, provider, task_key, state),
+        # The tag is part of the identity: two tenants whose providers reuse a task id are two tasks.
+        dedup_key=keys.dedup(partition, provider, task_key, state, tag or ""),
         meta=orjson.dumps(meta),
         body=body,
         body_format=FORMAT_JSON if is_json else FORMAT_BYTES,

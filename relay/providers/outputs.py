@@ -32,7 +32,10 @@ _EXCLUDED_KEYS = frozenset(
         " error errors message msg logs description failreason failmsg errormessage"
     ).split()
 )
-_EXCLUDED_PREFIXES = tuple("input param request prompt reference mask init origin source stream".split())
+_EXCLUDED_PREFIXES = tuple("input param request prompt reference refer mask init source stream".split())
+# "origin" is not among them: what an "original" URL is depends on the provider (Midjourney resellers'
+# ``original_image_url`` is the generated grid, a result; Kie's ``originImageUrl`` is the caller's input), so
+# adapters name their own inputs (``OutputCollector(inputs=...)``).
 _EXCLUDED_PARTS = ("callback", "webhook", "hook", "notify")
 
 # Status words, normalized by norm_key (lowercase, no "_", "-" or spaces).
@@ -198,9 +201,13 @@ def parse_embedded_json(value: Any) -> Any:
 class OutputCollector:
     """Result URLs in first-seen order, each once, http(s) only."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: tuple[str, ...] = ()) -> None:
+        """``inputs``: this provider's keys (normalized, see :func:`norm_key`; a trailing ``*`` makes a prefix)
+        whose values are the caller's inputs, never results, on top of the keys no provider uses for results."""
         self._seen: set[str] = set()
         self._outputs: list[Output] = []
+        self._input_keys = frozenset(key for key in inputs if not key.endswith("*"))
+        self._input_prefixes = tuple(key[:-1] for key in inputs if key.endswith("*"))
 
     def add(self, value: Any, key_hint: str | None = None) -> None:
         if not is_http_url(value):
@@ -230,10 +237,16 @@ class OutputCollector:
                 self.walk(item, key_hint, depth + 1)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or is_excluded_key(key):
+                if not isinstance(key, str) or is_excluded_key(key) or self._is_input(key):
                     continue
                 hint = key if kind_from_key(key) is not None else key_hint
                 self.walk(item, hint, depth + 1)
+
+    def _is_input(self, key: str) -> bool:
+        if not self._input_keys and not self._input_prefixes:
+            return False
+        k = norm_key(key)
+        return k in self._input_keys or k.startswith(self._input_prefixes)
 
     def outputs(self) -> tuple[Output, ...]:
         return tuple(self._outputs)
