@@ -137,6 +137,11 @@ def build_event(
         "tag": tag,
         "received_at": rfc3339(now_s),
     }
+    # Optional fields, present only when they say something (the event's shape stays as it was otherwise).
+    if update is not None and update.refs:
+        meta["refs"] = dict(update.refs)
+    if update is not None and update.outputs_truncated:
+        meta["outputs_truncated"] = True
     return NewEvent(
         id=event_id,
         partition=partition,

@@ -16,6 +16,9 @@ from relay.providers.base import Output, OutputKind, Status, TaskError
 
 # Deeper than any real callback; bounds the recursion on hostile bodies.
 MAX_DEPTH = 12
+# Results kept per event: far above any real callback (Midjourney 4 images, Suno 2 tracks, batches of tens), low
+# enough that a body of 34,000 URLs costs a bounded event and bounded CPU. The raw body keeps every URL.
+MAX_OUTPUTS = 200
 # JSON-in-a-string values (Kie's resultJson) are parsed only up to this size.
 MAX_EMBEDDED_JSON = 1_000_000
 
@@ -210,7 +213,7 @@ class OutputCollector:
         self._input_prefixes = tuple(key[:-1] for key in inputs if key.endswith("*"))
 
     def add(self, value: Any, key_hint: str | None = None) -> None:
-        if not is_http_url(value):
+        if len(self._outputs) > MAX_OUTPUTS or not is_http_url(value):
             return
         url: str = value
         if url not in self._seen:
@@ -223,7 +226,8 @@ class OutputCollector:
         The nearest key that names a media kind (``video_urls``, ``images``...) gives the kind of the URLs
         below it; strings holding JSON are parsed and searched too.
         """
-        if depth > MAX_DEPTH:
+        # One URL past the cap is collected, so that the cut is seen (relay.providers.safety makes it).
+        if depth > MAX_DEPTH or len(self._outputs) > MAX_OUTPUTS:
             return
         if isinstance(value, str):
             if is_http_url(value):

@@ -7,7 +7,8 @@ of hundreds of digits, which no UTF-8 encoder (orjson, Redis clients, browsers) 
 * texts (task id, error code and message) keep their meaning: a lone surrogate becomes the escape text
   ``\\ud83d``, so two task ids differing only there stay two tasks;
 * output URLs that are not valid UTF-8 text are dropped (no client could fetch them);
-* progress is an int in 0..100 or None.
+* progress is an int in 0..100 or None;
+* at most ``MAX_OUTPUTS`` outputs (``outputs_truncated`` says when more were cut).
 
 The raw body is untouched: it is stored byte for byte beside the event.
 """
@@ -19,6 +20,7 @@ import logging
 from typing import Any
 
 from relay.providers.base import Output, Provider, TaskError, TaskUpdate
+from relay.providers.outputs import MAX_OUTPUTS
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +55,23 @@ def safe_update(update: TaskUpdate) -> TaskUpdate:
     outputs = update.outputs
     if not all(output.url.isascii() for output in outputs):
         outputs = tuple(output for output in outputs if _encodable(output.url))
+    truncated = update.outputs_truncated
+    if len(outputs) > MAX_OUTPUTS:
+        outputs, truncated = outputs[:MAX_OUTPUTS], True
+    refs = update.refs
+    if refs and not all(name.isascii() and value.isascii() for name, value in refs):
+        refs = tuple((safe_text(name), safe_text(value)) for name, value in refs)
     progress = update.progress
     if progress is not None and (
         isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100
     ):
         progress = None
     step = update.step if update.step is None else safe_text(update.step)
-    if (task_id, error, outputs, progress, step) == (
-        update.task_id,
-        update.error,
-        update.outputs,
-        update.progress,
-        update.step,
-    ):
+    fields: dict[str, Any] = {"task_id": task_id, "error": error, "outputs": outputs, "progress": progress}
+    fields |= {"step": step, "refs": refs, "outputs_truncated": truncated}
+    if all(getattr(update, name) == value for name, value in fields.items()):
         return update
-    return dataclasses.replace(update, task_id=task_id, error=error, outputs=outputs, progress=progress, step=step)
+    return dataclasses.replace(update, **fields)
 
 
 def parse_safely(provider: Provider, payload: Any) -> TaskUpdate | None:
