@@ -15,6 +15,7 @@ import httpx
 import redis.asyncio
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +55,10 @@ class State(TypedDict):
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
     tunnels: TunnelHub
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return str(secret) if secret is not None else None
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -164,6 +169,10 @@ def create_app(
                     str(kie_key).encode() if kie_key else None,
                     [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
                     resolved.signature_tolerance_s,
+                    fal_jwks_url=resolved.fal_jwks_url,
+                    piapi_webhook_secret=_reveal(resolved.piapi_webhook_secret),
+                    apiframe_api_key=_reveal(resolved.apiframe_api_key),
+                    leonardo_webhook_api_key=_reveal(resolved.leonardo_webhook_api_key),
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,

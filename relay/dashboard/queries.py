@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from relay import ids
 from relay.events import FORMAT_JSON, rfc3339
+from relay.providers.piapi import redact_secret_echo
 from relay.store import keys
 from relay.store.store import EventFilter, Store, stream_order
 
@@ -168,9 +169,12 @@ async def event_detail(redis: Redis, partitions: int, event_id: str) -> EventDet
     path = str(request_info.get("path", ""))
     if path.startswith("/hooks/"):
         request_info["path"] = "/".join(path.split("/")[:3]) + "/…"
+    event = orjson.loads(meta)
+    if event.get("provider") == "piapi" and body:
+        body = redact_secret_echo(body)  # PiAPI echoes the webhook secret in the body: never shown
     return EventDetail(
         id=event_id,
-        event=orjson.loads(meta),
+        event=event,
         raw=raw_body(body or b"", body_format or b"", str(request_info.get("content_type", ""))),
         request=request_info,
     )
