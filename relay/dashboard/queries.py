@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from relay import ids
 from relay.events import FORMAT_JSON, rfc3339
+from relay.providers.leonardo import redact_key_echo
 from relay.providers.piapi import redact_secret_echo
 from relay.store import keys
 from relay.store.store import EventFilter, Store, stream_order
@@ -156,6 +157,10 @@ def raw_body(body: bytes, body_format: bytes, content_type: str) -> RawBody:
     )
 
 
+# Providers whose bodies echo a credential (PiAPI its webhook secret, Leonardo its API keys).
+_ECHO_REDACTORS = {"piapi": redact_secret_echo, "leonardo": redact_key_echo}
+
+
 async def event_detail(redis: Redis, partitions: int, event_id: str) -> EventDetail | None:
     partition = ids.partition_of(event_id)
     if partition is None or partition >= partitions:
@@ -170,8 +175,9 @@ async def event_detail(redis: Redis, partitions: int, event_id: str) -> EventDet
     if path.startswith("/hooks/"):
         request_info["path"] = "/".join(path.split("/")[:3]) + "/…"
     event = orjson.loads(meta)
-    if event.get("provider") == "piapi" and body:
-        body = redact_secret_echo(body)  # PiAPI echoes the webhook secret in the body: never shown
+    redact = _ECHO_REDACTORS.get(str(event.get("provider")))
+    if redact is not None and body:
+        body = redact(body)  # the provider echoes a credential in its body: never shown
     return EventDetail(
         id=event_id,
         event=event,

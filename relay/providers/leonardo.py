@@ -17,13 +17,15 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from relay.errors import SignatureInvalid
 from relay.providers.base import Status, TaskError, TaskUpdate
 from relay.providers.outputs import OutputCollector, get, make_error, norm_key, status_from_word, task_id_of, text_of
 
 _STATUSES: dict[str, Status] = {"pending": "processing", "complete": "succeeded", "failed": "failed"}
 # The request's own images (init, image prompts, control nets) are inputs.
-_INPUTS = ("init*", "imageprompt*", "controlnet*", "prompt*", "negativeprompt", "user")
+_INPUTS = ("init*", "imageprompt*", "controlnet*", "prompt*", "negativeprompt", "user", "apikey", "model")
 
 
 class LeonardoProvider:
@@ -73,3 +75,19 @@ def _generation(payload: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(found, dict) and "id" in found:
             return found
     return payload if "id" in payload and "images" in payload else None
+
+
+def redact_key_echo(body: bytes) -> bytes:
+    """The body as shown to people: the echoed API key (``data.object.apiKey``: ``key``, ``webhookCallbackApiKey``)
+    replaced."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    echo = get(payload, "data", "object", "apiKey")
+    if not isinstance(echo, dict) or not any(echo.get(name) for name in ("key", "webhookCallbackApiKey")):
+        return body
+    for name in ("key", "webhookCallbackApiKey"):
+        if echo.get(name):
+            echo[name] = "[redacted]"
+    return orjson.dumps(payload)
