@@ -134,3 +134,25 @@ def test_journeyapi_run_id_first() -> None:
     )
     assert legacy.task_id == "run_1"
     assert (both.task_id, both.status, both.error.message) == ("run_2", "failed", "boom")
+
+
+def test_piapi_legacy_midjourney_webhook() -> None:
+    # piapi.ai/docs/legacy/midjourney-api/webhook: the body is the v2 fetch answer.
+    done = read(
+        "piapi",
+        {
+            "task_id": "legacy-1",
+            "status": "finished",
+            "task_result": {
+                "image_url": "https://img.midjourneyapi.xyz/mj/legacy-1.png",
+                "intermediate_image_urls": ["https://img.midjourneyapi.xyz/mj/legacy-1-50.png"],
+                "task_progress": 100,
+                "error_messages": [],
+            },
+        },
+    )
+    failed = read(
+        "piapi", {"task_id": "legacy-2", "status": "failed", "task_result": {"error_messages": ["banned prompt"]}}
+    )
+    assert (done.status, urls(done)) == ("succeeded", ["https://img.midjourneyapi.xyz/mj/legacy-1.png"])
+    assert (failed.status, failed.error.message) == ("failed", "banned prompt")
