@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
+from relay.errors import BadRequest, NotFound, UnknownField
 from relay.events import rfc3339
 from relay.store.subscriptions import Subscription, new_subscription
 
@@ -55,8 +55,9 @@ def _strings(name: str, value: object, allowed: list[str] | None = None) -> tupl
 def _filter(request: Request, value: object) -> dict[str, tuple[str, ...]]:
     if value is None:
         value = {}
-    if not isinstance(value, dict) or set(value) - {"providers", "types", "tags"}:
+    if not isinstance(value, dict):
         raise BadRequest('filter must be an object with "providers", "types" and/or "tags" lists')
+    UnknownField.refuse(value, ["providers", "types", "tags"], "filter")
     return {
         "providers": _strings("providers", value.get("providers"), list(request.state.providers)),
         "types": _strings("types", value.get("types"), list(EVENT_TYPES)),
@@ -119,6 +120,7 @@ def _secret_view(sub: Subscription, now_ms: int) -> dict[str, Any]:
 async def create_subscription(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
+    UnknownField.refuse(body, ["url", "description", "filter", "headers"], "POST /v1/subscriptions")
     url = await request.state.guard.check_url(_url(body.get("url")))
     flt = _filter(request, body.get("filter"))
     sub = new_subscription(
@@ -147,9 +149,7 @@ async def update_subscription(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     body = await read_object(request, '{"enabled": false}')
-    unknown = set(body) - {"url", "description", "filter", "headers", "enabled"}
-    if unknown:
-        raise BadRequest(f"unknown fields {sorted(unknown)}; PATCH takes url, description, filter, headers, enabled")
+    UnknownField.refuse(body, ["url", "description", "filter", "headers", "enabled"], "PATCH /v1/subscriptions/{id}")
     changes: dict[str, Any] = {}
     if "url" in body:
         changes["url"] = await request.state.guard.check_url(_url(body["url"]))
