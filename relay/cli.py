@@ -53,13 +53,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 @contextmanager
-def redis_for(environ: dict[str, str]) -> Iterator[bool]:
-    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did."""
+def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool]:
+    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did.
+
+    ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
+    """
     if environ.get("REDIS_URL"):
         yield False
         return
     wait_s = float(environ.get("RELAY_REDIS_STARTUP_WAIT_S", "10"))
-    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s) as embedded:
+    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s, supervise=supervise) as embedded:
         environ["REDIS_URL"] = embedded.url
         yield True
 
@@ -85,7 +88,7 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     port = port if port is not None else int(environ.get("PORT", "8000"))
     workers = workers if workers is not None else int(environ.get("WEB_CONCURRENCY", "1"))
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
-    with redis_for(environ) as embedded:
+    with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
         for line in banner(settings, embedded, port):
             click.echo(f"relay: {line}", err=True)

@@ -143,7 +143,7 @@ PATHS: dict[str, Schema] = {
             admin=True,
         )
     },
-    "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
+    "/healthz": {"get": operation("The process is up; says whether Redis answers", {200: ("up", JSON_OBJECT)})},
     "/readyz": {
         "get": operation(
             "Redis answers and persists (AOF or RDB)",
