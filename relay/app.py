@@ -24,6 +24,7 @@ from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.transport import delivery_client
 from relay.delivery.worker import Worker
 from relay.errors import RelayError
+from relay.logs import kv
 from relay.persistence import warn_if_volatile
 from relay.providers import build_providers
 from relay.providers.base import Provider
@@ -90,7 +91,7 @@ async def wait_for_redis(client: redis.asyncio.Redis, wait_s: float) -> None:
         except (RedisError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"Redis did not answer within {wait_s} s: {exc}") from exc
-            logger.warning("redis not ready attempt=%d error=%r", attempt, str(exc))
+            logger.warning("redis not ready", extra=kv(attempt=attempt, error=str(exc)))
             await asyncio.sleep(min(0.2 * attempt, 1.0))
 
 
@@ -110,12 +111,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_error(request: Request, exc: Exception) -> Response:
-    logger.warning("store unavailable path=%s error=%r", request.url.path, type(exc).__name__)
+    logger.warning("store unavailable", extra=kv(path=request.url.path, error=type(exc).__name__))
     return error_response(503, "store_unavailable", "the event store is unavailable; retry later")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error path=%s", request.url.path)
+    logger.exception("unhandled error", extra=kv(path=request.url.path))
     return error_response(500, "internal_error", "internal error")
 
 

@@ -15,6 +15,7 @@ from relay.dashboard import session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import action, back_to, error_page, page
 from relay.errors import NotFound
+from relay.logs import kv
 from relay.routes import deliveries as deliveries_api
 from relay.routes.events import callback_url
 from relay.store.subscriptions import Subscription
@@ -41,7 +42,7 @@ async def replay(request: Request, sess: Session, form: dict[str, str]) -> Respo
         created = await deliveries_api.replay(request, event_id, wanted)
     except NotFound as exc:
         return error_page(request, 404, "Not found", exc.message, sess)
-    logger.info("dashboard replay event_id=%s deliveries=%d", event_id, len(created))
+    logger.info("dashboard replay", extra=kv(event_id=event_id, deliveries=len(created)))
     return back_to(f"/dashboard/events/{event_id}", "replayed" if created else "replayed_none")
 
 
@@ -51,7 +52,7 @@ async def retry(request: Request, sess: Session, form: dict[str, str]) -> Respon
     if await request.state.deliveries.requeue(delivery_id, _now_ms(request)) is None:
         return error_page(request, 404, "Not found", f"No delivery {delivery_id!r}.", sess)
     found = await request.state.deliveries.get(delivery_id)
-    logger.info("dashboard retry delivery_id=%s", delivery_id)
+    logger.info("dashboard retry", extra=kv(delivery_id=delivery_id))
     return back_to(f"/dashboard/events/{found[0].event_id}" if found else "/dashboard", "retried")
 
 
@@ -75,7 +76,7 @@ async def set_enabled(request: Request, sess: Session, form: dict[str, str]) -> 
         await request.state.subscriptions.save(changed)
     except LookupError:
         return error_page(request, 404, "Not found", "No such subscription.", sess)
-    logger.info("dashboard subscription_id=%s enabled=%s", sub.id, enabled)
+    logger.info("dashboard", extra=kv(subscription_id=sub.id, enabled=enabled))
     return back_to("/dashboard/subscriptions", "enabled" if enabled else "disabled")
 
 
@@ -87,7 +88,7 @@ async def rotate_secret(request: Request, sess: Session, form: dict[str, str]) -
     )
     if rotated is None:
         return error_page(request, 404, "Not found", "No such subscription.", sess)
-    logger.info("dashboard rotated secret subscription_id=%s", subscription_id)
+    logger.info("dashboard rotated secret", extra=kv(subscription_id=subscription_id))
     # Shown once, on this answer (never in a URL): the subscriber needs it before the overlap window ends.
     context = {
         **await views.subscriptions_context(request),

@@ -27,6 +27,7 @@ from relay.delivery.dispatch import Dispatcher
 from relay.delivery.ingest import Ingest
 from relay.delivery.schedule import error_backoff_s
 from relay.delivery.transport import DeliveryClient
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionCache, SubscriptionStore
@@ -101,7 +102,7 @@ class Worker:
 
     async def run(self) -> None:
         await self._ensure_groups()
-        logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)
+        logger.info("worker started", extra=kv(token=self.token, partitions=self.settings.partitions))
         async with asyncio.TaskGroup() as group:
             self._ingest_task = group.create_task(self.ingest.run())
             if self._stopping:
@@ -110,7 +111,7 @@ class Worker:
             self._ingest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest_task
-        logger.info("worker stopped token=%s", self.token)
+        logger.info("worker stopped", extra=kv(token=self.token))
 
     async def _ensure_groups(self) -> None:
         failures = 0
@@ -121,5 +122,5 @@ class Worker:
             except Exception as exc:
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("creating consumer groups failed retry_in_s=%.2f error=%r", delay, str(exc))
+                logger.warning("creating consumer groups failed", extra=kv(retry_in_s=round(delay, 2), error=str(exc)))
                 await asyncio.sleep(delay)

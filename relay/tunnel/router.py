@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from relay.config import Settings
+from relay.logs import kv
 from relay.store import keys
 from relay.tunnel.channels import KIND_EVENT, Channels, Entry
 
@@ -97,7 +98,7 @@ class TunnelRouter:
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
-                logger.warning("tunnel router redis error partition=%d attempt=%d error=%r", partition, failures, exc)
+                logger.warning("tunnel router redis error", extra=kv(partition=partition, attempt=failures, error=exc))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
     async def _claim_abandoned(self, stream: str) -> list[Entry]:
@@ -120,7 +121,7 @@ class TunnelRouter:
             if matching:
                 await self.channels.append(channel.name, matching, now_ms)
         await self.redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
-        logger.debug("tunnel router routed entries=%d channels=%d", len(entries), len(channels))
+        logger.debug("tunnel router routed", extra=kv(entries=len(entries), channels=len(channels)))
 
 
 async def run_tunnel_router(settings: Settings, clock: Callable[[], float] = time.time) -> None:
