@@ -16,9 +16,11 @@ import redis.asyncio
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay.adminthrottle import AdminGuessThrottle
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.transport import delivery_client
@@ -191,6 +193,7 @@ def create_app(
 
     return Starlette(
         routes=ROUTES,
+        middleware=[Middleware(AdminGuessThrottle)],
         exception_handlers={
             RelayError: relay_error,
             HTTPException: http_error,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from relay.clientip import client_address
+from relay.clientip import client_address, rate_key
 from relay.dashboard import actions, live, queries, session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import error_page, page, read_form, safe_next, viewer
@@ -45,7 +45,10 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     address = client_address(request, request.state.settings.trusted_proxies)
-    await request.state.limiter.check_login(address or "unknown", int(request.state.clock() * 1000))
+    # The admin API's wrong tokens take from the same bucket (relay/adminthrottle.py): one limit for both doors.
+    await request.state.limiter.check_login(
+        rate_key(address) if address else "unknown", int(request.state.clock() * 1000)
+    )
     form = await read_form(request) or {}
     target = safe_next(form.get("next"))
     if not session.token_matches(request.state.settings, form.get("token", "")):
