@@ -30,7 +30,7 @@ def _now_ms(request: Request) -> int:
 @action
 async def logout(request: Request, sess: Session, form: dict[str, str]) -> Response:
     response = RedirectResponse("/dashboard/login?notice=logged_out", status_code=303)
-    session.end(request.state.settings, response)
+    await session.end(request, sess, response)
     return response
 
 

@@ -36,7 +36,7 @@ def sse(event: str, data: str) -> bytes:
 
 
 async def events_stream(request: Request) -> Response:
-    if session.current(request) is None:
+    if await session.current(request) is None:
         # Not a redirect: EventSource gives up on any non-200 answer, and the page then reloads into the login.
         return Response("log in first", status_code=401, media_type="text/plain")
     flt, _ = views.event_filter(request)

@@ -37,7 +37,7 @@ def _notice(request: Request) -> str | None:
 
 
 async def login_form(request: Request) -> Response:
-    if session.current(request) is not None:
+    if await session.current(request) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     context = {"next": safe_next(request.query_params.get("next")), "error": None, "notice": _notice(request)}
     return page(request, "login.html", context)

@@ -45,6 +45,8 @@ relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  wh
 relay:{subs}:version                   string  none                          a random token rewritten by every
                                                                              subscription write; workers reload
                                                                              their copy when it changes
+relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
+                                                                             random id logged out (its cookie is dead)
 =====================================  ======  ============================  =========================================
 
 Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
@@ -158,3 +160,10 @@ def tunnel_buffer(channel: str) -> str:
 
 def subscriptions_version() -> str:
     return f"{SUBSCRIPTIONS_TAG}version"
+
+
+# --- dashboard sessions (relay/store/sessions.py) ---
+
+
+def dashboard_logout(sid: str) -> str:
+    return f"{PREFIX}dash:logout:{sid}"
