@@ -33,6 +33,9 @@ from relay.store.cluster import cluster_url, open_cluster
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionStore
+from relay.store.tasks import TaskStore
+from relay.tasks.policy import Schedule
+from relay.tasks.service import TaskService
 from relay.tokens import CallbackTokens
 from relay.tunnel.router import TunnelRouter
 from relay.tunnel.streams import TunnelHub, open_stream_redis
@@ -54,6 +57,7 @@ class State(TypedDict):
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
     tunnels: TunnelHub
+    tasks: TaskService
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -150,16 +154,20 @@ def create_app(
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
+            schedule = Schedule.from_settings(resolved)
+            store = Store(
+                client,
+                partitions=resolved.partitions,
+                dedup_ttl_s=resolved.dedup_ttl_s,
+                event_ttl_s=resolved.event_ttl_s,
+                track_deadlines=schedule.track if resolved.tasks_auto_track else None,
+            )
+            deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
             yield State(
                 settings=resolved,
                 redis=client,
                 http=http,
-                store=Store(
-                    client,
-                    partitions=resolved.partitions,
-                    dedup_ttl_s=resolved.dedup_ttl_s,
-                    event_ttl_s=resolved.event_ttl_s,
-                ),
+                store=store,
                 providers=build_providers(
                     str(kie_key).encode() if kie_key else None,
                     [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
@@ -174,8 +182,15 @@ def create_app(
                 ),
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
-                deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                deliveries=deliveries,
                 tunnels=TunnelHub(stream_redis, resolved, clock),
+                tasks=TaskService(
+                    store,
+                    TaskStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                    deliveries,
+                    schedule,
+                    clock,
+                ),
             )
         finally:
             await stop_worker()

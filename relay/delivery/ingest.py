@@ -22,6 +22,7 @@ from relay.delivery.schedule import error_backoff_s
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
+from relay.tasks.notify import notify_subscription_id
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ class Ingest:
                 if received_ms >= sub.created_ms
                 and sub.matches(text.get("provider", ""), text.get("type", ""), text.get("tag", ""))
             ]
+            if text.get("notify") == "1":
+                # The task's one notification, claimed for this event when it was stored (accept.lua).
+                matching.append(notify_subscription_id(text.get("provider", ""), text.get("task_id", "")))
             planned.append((partition, entry_id, text, matching))
         wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
         bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}

@@ -30,6 +30,9 @@ from relay.delivery.transport import DeliveryClient
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionCache, SubscriptionStore
+from relay.store.tasks import TaskStore
+from relay.tasks.notify import NotifyTargets
+from relay.tasks.poller import Poller
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +67,12 @@ class Worker:
             http=http,
             settings=settings,
             clock=clock,
+            notify_targets=NotifyTargets(
+                TaskStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
+            ),
         )
+        # Tasks past their deadline are polled where deliveries are made (relay.tasks).
+        self.poller = Poller(redis, settings, clock) if settings.tasks_poller else None
         ingest_lease_ms = int(min(settings.delivery_lease_s, MAX_INGEST_LEASE_S) * 1000)
         self.ingest = Ingest(
             events=Store(
@@ -90,6 +98,8 @@ class Worker:
         """Begin draining; :meth:`run` returns once in-flight attempts finished or the grace period ended."""
         self._stopping = True
         self.dispatcher.stop()
+        if self.poller is not None:
+            self.poller.stop()
         if self._ingest_task is not None:
             # Ingest has nothing in flight worth waiting for (each batch is one atomic script): no need to sit
             # out a blocked XREADGROUP.
@@ -104,8 +114,12 @@ class Worker:
         logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)
         async with asyncio.TaskGroup() as group:
             self._ingest_task = group.create_task(self.ingest.run())
+            if self.poller is not None:
+                group.create_task(self.poller.run())
             if self._stopping:
                 self._ingest_task.cancel()
+                if self.poller is not None:
+                    self.poller.stop()
             await self.dispatcher.run()
             self._ingest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

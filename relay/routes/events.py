@@ -59,15 +59,6 @@ async def get_event(request: Request) -> Response:
     return json_bytes(event[:at] + b',"deliveries":' + summaries + event[at:])
 
 
-async def task_events(request: Request) -> Response:
-    require_admin(request)
-    provider, task_id = request.path_params["provider"], request.path_params["task_id"]
-    events = await request.state.store.task_events(provider, task_id)
-    if not events:
-        raise NotFound(f"no events for task {task_id!r} of provider {provider!r}")
-    return json_bytes(b'{"data":[' + b",".join(events) + b"]}")
-
-
 async def create_callback_url(request: Request) -> Response:
     require_admin(request)
     try:

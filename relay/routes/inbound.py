@@ -16,6 +16,8 @@ from relay.bodies import read_body
 from relay.edge import admit
 from relay.errors import RelayError, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.providers.base import TERMINAL_STATUSES
+from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
         request=_request_info(request, headers.items(), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
+        # A progress callback of a task nobody registered starts tracking it, when its body names the service.
+        service=service_of(provider_name, payload) if update and update.status not in TERMINAL_STATUSES else None,
     )
     # The store's own socket timeout also bounds each command; this bounds the whole exchange, retries included.
     result = await state.store.accept(event, int(now_s * 1000), timeout_s=state.settings.store_timeout_s)

@@ -16,7 +16,7 @@ from relay.errors import BadRequest, NotFound
 from relay.events import rfc3339
 from relay.store.subscriptions import Subscription, new_subscription
 
-EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", "callback.unrecognized")
+EVENT_TYPES = ("task.succeeded", "task.failed", "task.timed_out", "task.progress", "callback.unrecognized")
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
 RESERVED_HEADERS = frozenset(
     {"host", "content-type", "content-length", "user-agent", "transfer-encoding", "connection"}

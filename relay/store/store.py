@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,21 @@ class Store:
     :param partitions: how many partitions events are spread over (``RELAY_PARTITIONS``).
     :param dedup_ttl_s: how long a callback is remembered for deduplication.
     :param event_ttl_s: how long an event is kept.
+    :param track_deadlines: ``(provider, service, now_ms) -> (deadline_ms, horizon_ms)`` of a task first heard of
+        through a progress callback (:mod:`relay.tasks`); None tracks no unregistered task.
     """
 
-    def __init__(self, redis: RedisClient, *, partitions: int, dedup_ttl_s: int, event_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        partitions: int,
+        dedup_ttl_s: int,
+        event_ttl_s: int,
+        track_deadlines: Callable[[str, str, int], tuple[int, int]] | None = None,
+    ) -> None:
         self.redis = redis
+        self.track_deadlines = track_deadlines
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
@@ -79,12 +91,20 @@ class Store:
         ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
         the event may or may not be stored (the provider's retry is deduplicated).
         """
+        digest = keys.task_digest(event.provider, event.task_id)
+        service, deadline_ms, horizon_ms = "", 0, 0
+        if event.service and self.track_deadlines is not None:
+            service = event.service
+            deadline_ms, horizon_ms = self.track_deadlines(event.provider, service, now_ms)
         stored, event_id = await self._accept.call(
             [
                 event.dedup_key,
                 keys.event(event.partition, event.id),
                 keys.events_stream(event.partition),
                 keys.task(event.partition, event.provider, event.task_id),
+                keys.task_record(event.partition, digest),
+                keys.task_polls(event.partition),
+                keys.tasks_index(event.partition),
             ],
             [
                 self.dedup_ttl_ms,
@@ -99,6 +119,13 @@ class Store:
                 event.type,
                 event.task_id,
                 event.tag,
+                event.status,
+                digest,
+                now_ms,
+                service,
+                deadline_ms,
+                horizon_ms,
+                event.source,
             ],
             timeout_s,
         )
