@@ -320,3 +320,11 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
         click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
     if not result["deliveries"]:
         click.echo("no matching subscription")
+
+
+# Commands of their own modules (imported last: they use the helpers above).
+from relay.simulate.cli import simulate  # noqa: E402
+from relay.tasks.cli import tasks  # noqa: E402
+
+cli.add_command(simulate)
+cli.add_command(tasks)
