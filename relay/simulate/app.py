@@ -60,6 +60,7 @@ class SimConfig:
     retry_after_s: int = 1
     garbage_status: int = 0  # the next N status requests get an HTML page
     echo_key: bool = False  # a 401 names the key it was given (a careless provider)
+    status_delay_s: float = 0.0  # every status answer takes this long
     time_scale: float = 1.0  # multiplies the providers' retry delays
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -75,6 +76,8 @@ class SimLog:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     status_calls: list[dict[str, Any]] = field(default_factory=list)
     keys_seen: set[str] = field(default_factory=set)
+    status_in_flight: int = 0
+    status_max_in_flight: int = 0
 
 
 class Simulator:
@@ -199,10 +202,19 @@ def _authorized(request: Request, provider: str) -> Response | None:
     return JSONResponse(bodies.get(provider, {"detail": message}), status_code=401)
 
 
-def _status_gate(request: Request, provider: str) -> Response | None:
+async def _status_gate(request: Request, provider: str) -> Response | None:
     """Auth, then the switches that spoil status answers; every status request is logged."""
     sim = _sim(request)
-    sim.log.status_calls.append({"provider": provider, "path": request.url.path, "query": str(request.query_params)})
+    call = {"provider": provider, "path": request.url.path, "query": str(request.query_params), "at": sim.clock()}
+    sim.log.status_calls.append(call)
+    if sim.config.status_delay_s:
+        log = sim.log
+        log.status_in_flight += 1
+        log.status_max_in_flight = max(log.status_max_in_flight, log.status_in_flight)
+        try:
+            await asyncio.sleep(sim.config.status_delay_s)
+        finally:
+            log.status_in_flight -= 1
     refused = _authorized(request, provider)
     if refused is not None:
         return refused
@@ -235,7 +247,7 @@ async def kie_submit(request: Request) -> Response:
 
 
 async def kie_status(request: Request) -> Response:
-    refused = _status_gate(request, "kie")
+    refused = await _status_gate(request, "kie")
     if refused is not None:
         return refused
     task = _sim(request).current("kie", request.query_params.get("taskId", ""))
@@ -254,7 +266,7 @@ async def ttapi_submit(request: Request) -> Response:
 
 
 async def ttapi_fetch(request: Request) -> Response:
-    refused = _status_gate(request, "ttapi")
+    refused = await _status_gate(request, "ttapi")
     if refused is not None:
         return refused
     task = _sim(request).current("ttapi", request.query_params.get("jobId", ""))
@@ -266,7 +278,7 @@ async def ttapi_fetch(request: Request) -> Response:
 async def acedata_post(request: Request) -> Response:
     service, action = request.path_params["service"], request.path_params["action"]
     if action == "tasks":
-        refused = _status_gate(request, "acedata")
+        refused = await _status_gate(request, "acedata")
         if refused is not None:
             return refused
         task = _sim(request).current("acedata", str((await _json(request)).get("id", "")))
@@ -291,7 +303,7 @@ async def replicate_create(request: Request) -> Response:
 
 
 async def replicate_get(request: Request) -> Response:
-    refused = _status_gate(request, "replicate")
+    refused = await _status_gate(request, "replicate")
     if refused is not None:
         return refused
     task = _sim(request).current("replicate", request.path_params["prediction_id"])
@@ -316,7 +328,9 @@ async def sim_config(request: Request) -> Response:
 
 async def sim_log(request: Request) -> Response:
     log = _sim(request).log
-    return JSONResponse({"callbacks": log.callbacks, "status_calls": log.status_calls})
+    return JSONResponse(
+        {"callbacks": log.callbacks, "status_calls": log.status_calls, "status_max_in_flight": log.status_max_in_flight}
+    )
 
 
 def create_simulator_app(simulator: Simulator | None = None) -> Starlette:
