@@ -454,6 +454,9 @@ PATHS.update(
             ),
         },
         "/dashboard/tunnels": {"get": html("Tunnel channels and their connected clients", PAGE)},
+        "/dashboard/tasks": {"get": html("Tracked tasks, polling and overdue first", PAGE)},
+        "/dashboard/tasks/{provider}/{task_id}": {"get": html("One task's timeline", {**PAGE, 404: "no such task"},
+            parameters=[PROVIDER, param("task_id", "path", {"type": "string"})])},
         "/dashboard/static/{name}": {"get": {
             **html("The dashboard's stylesheet, script and icon", {404: "no such file"},
                    parameters=[param("name", "path", {"type": "string"})]),

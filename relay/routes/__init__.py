@@ -2,6 +2,7 @@ from starlette.routing import Route
 
 from relay import metrics, openapi
 from relay.dashboard import routes as dashboard_routes
+from relay.dashboard import tasks as dashboard_tasks
 from relay.routes import deliveries, events, health, inbound, subscriptions, tasks, tunnels
 
 ROUTES = [
@@ -37,3 +38,4 @@ ROUTES = [
 ]
 # The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
 ROUTES += dashboard_routes.ROUTES
+ROUTES += dashboard_tasks.ROUTES
