@@ -36,7 +36,7 @@ from relay.tasks.poller import Poller
 NAME = "tasks"
 SIM_KEY = "bench-sim-key"
 CONCURRENCY = 16
-BATCH = 1000
+BATCH = 64  # registrations in flight at once: the pool's size, so none waits long for a connection
 
 
 @contextmanager
@@ -138,12 +138,13 @@ async def _polls(client: redis.asyncio.Redis, settings: Settings, base: str, cou
         task_ids = await _submit(http, base, count)
         tasks = TaskStore(client, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
         now_ms = int(time.time() * 1000)
-        await asyncio.gather(
-            *(
-                tasks.register(NewTask("kie", task_id, "market", "", now_ms - 1, now_ms + 86_400_000, "", ""), now_ms)
-                for task_id in task_ids
+        for start in range(0, count, BATCH):
+            await asyncio.gather(
+                *(
+                    tasks.register(NewTask("kie", tid, "market", "", now_ms - 1, now_ms + 86_400_000, "", ""), now_ms)
+                    for tid in task_ids[start : start + BATCH]
+                )
             )
-        )
         bare_cpu = await _bare_gets(http, base, task_ids)
         poller = Poller(client, settings, http=http)
         started_cpu, started = time.process_time(), time.perf_counter()
@@ -175,6 +176,7 @@ async def _run(options: Options, redis_url: str, sim_url: str) -> dict[str, Any]
         "RELAY_TASKS_POLL_INTERVAL_S": "3600",
         "RELAY_TASKS_POLL_MAX_INTERVAL_S": "3600",
         "RELAY_TASKS_POLL_CONCURRENCY": str(CONCURRENCY),
+        "RELAY_STORE_TIMEOUT_S": "10",
     }
     settings = Settings.from_environ(environ)
     client = open_redis(settings)  # the app's pool: bounded, a burst waits for a connection
