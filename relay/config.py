@@ -49,10 +49,13 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     provider_allowed_ips: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
     """``RELAY_<PROVIDER>_ALLOWED_IPS``: when set for a provider, only these networks may call its callbacks."""
-    rate_token_per_s: float = 50.0
-    rate_token_burst: int = 500
-    rate_address_per_s: float = 100.0
-    rate_address_burst: int = 1000
+    # Rate limits stop a leaked callback URL being abused; they must never shed genuine results. Providers finish
+    # batches at once (2,000 callbacks at 200/s on one URL is real) and some never retry a 429 (midjourney-proxy),
+    # so the defaults sit an order of magnitude above any real provider burst (docs/providers.md).
+    rate_token_per_s: float = 1000.0
+    rate_token_burst: int = 20_000
+    rate_address_per_s: float = 2000.0
+    rate_address_burst: int = 40_000
     replicate_webhook_secret: Secret | None = None
     allow_private_targets: bool = False
     worker: bool = True

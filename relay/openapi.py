@@ -202,6 +202,17 @@ COMPONENTS: Schema = {
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
                 "outputs": {"type": "array"},
+                "outputs_truncated": {
+                    "type": "boolean",
+                    "description": "Present (true) when the body held more than 200 results: the first 200 are"
+                    " outputs, raw has them all.",
+                },
+                "refs": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Result identifiers that are no URL, by the provider's field name"
+                    " (MiniMax: file_id).",
+                },
                 "error": {"type": ["object", "null"]},
                 "tag": {"type": ["string", "null"]},
                 "received_at": {"type": "string"},

@@ -121,11 +121,17 @@ class EventDetail:
 
 
 def _pretty_json(body: bytes) -> str:
+    """The body indented; as stored (UTF-8 text, invalid bytes replaced) when no encoder can indent it."""
     try:
         return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        # Integers beyond 64 bits: stored as JSON (the stdlib parsed them at ingest), too big for orjson.
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        pass  # integers beyond 64 bits, lone surrogates (the stdlib parsed them at ingest), nesting past 255
+    try:
+        text = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+    # A lone surrogate ("\ud83d", half an emoji) is no UTF-8: shown as its escape, as the provider sent it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def hex_dump(data: bytes) -> str:

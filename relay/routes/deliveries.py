@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from relay import ids
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound
+from relay.events import meta_of
 from relay.routes.events import _limit
 from relay.routes.subscriptions import read_object
 from relay.store.deliveries import STATUSES, Delivery
@@ -74,7 +74,7 @@ async def replay(request: Request, event_id: str, wanted: str | None) -> list[De
     partition = ids.partition_of(event_id)
     if event is None or partition is None:
         raise NotFound(f"no event {event_id!r}")
-    meta = orjson.loads(event)
+    meta = meta_of(event)
     fields = {name: meta.get(name) or "" for name in ("provider", "type", "task_id", "tag")}
     if wanted is not None:
         sub: Subscription | None = await request.state.subscriptions.get(wanted)

@@ -16,6 +16,7 @@ from relay.bodies import read_body
 from relay.edge import admit
 from relay.errors import RelayError, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.providers.safety import parse_safely
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     is_json, payload = parse_json(body)
     headers = request.headers
     provider.verify(headers, payload if is_json else None, now_s, body=body)
-    update = provider.parse(payload) if is_json else None
+    update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
         tag=token.tag,
