@@ -14,8 +14,10 @@ import click
 import uvicorn
 
 from relay import __version__
+from relay.admin_client import SERVER_OPTION, call
 from relay.config import Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
+from relay.events_cli import events
 from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
@@ -51,13 +53,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 @contextmanager
-def redis_for(environ: dict[str, str]) -> Iterator[bool]:
-    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did."""
+def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool]:
+    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did.
+
+    ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
+    """
     if environ.get("REDIS_URL"):
         yield False
         return
     wait_s = float(environ.get("RELAY_REDIS_STARTUP_WAIT_S", "10"))
-    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s) as embedded:
+    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s, supervise=supervise) as embedded:
         environ["REDIS_URL"] = embedded.url
         yield True
 
@@ -83,7 +88,7 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     port = port if port is not None else int(environ.get("PORT", "8000"))
     workers = workers if workers is not None else int(environ.get("WEB_CONCURRENCY", "1"))
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
-    with redis_for(environ) as embedded:
+    with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
         for line in banner(settings, embedded, port):
             click.echo(f"relay: {line}", err=True)
@@ -227,9 +232,6 @@ def main() -> None:
 
 
 WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."
-SERVER_OPTION = click.option(
-    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
-)
 
 
 @cli.command(help=WORKER_HELP)
@@ -269,45 +271,6 @@ def worker() -> None:
             # The worker's time goes to socket writes and callbacks: about a third less CPU per delivery on uvloop.
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(run(settings))
-
-
-def admin_token() -> tuple[str, str]:
-    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
-    token = os.environ.get("RELAY_ADMIN_TOKEN")
-    if token:
-        return token, "RELAY_ADMIN_TOKEN"
-    path = data_dir_of(os.environ).resolve() / "admin_token"
-    if not path.exists():
-        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-    return path.read_text().strip(), str(path)
-
-
-def admin_client(server: str | None) -> Any:
-    """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
-    import httpx
-
-    token, _ = admin_token()
-    base = server or os.environ.get("RELAY_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-
-def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    with admin_client(server) as client:
-        try:
-            response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        if response.status_code == 401:
-            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
-        raise click.ClickException(f"{response.status_code}: {message}")
-    return response.json() if response.content else None
 
 
 @cli.group(help="Manage subscriptions of a running relay (admin API).")
@@ -364,3 +327,6 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
         click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
     if not result["deliveries"]:
         click.echo("no matching subscription")
+
+
+cli.add_command(events)

@@ -100,6 +100,7 @@ PATHS: dict[str, Schema] = {
                         "provider": {"type": "string"},
                         "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
                     },
+                    "additionalProperties": False,
                 }
             },
             admin=True,
@@ -142,7 +143,7 @@ PATHS: dict[str, Schema] = {
             admin=True,
         )
     },
-    "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
+    "/healthz": {"get": operation("The process is up; says whether Redis answers", {200: ("up", JSON_OBJECT)})},
     "/readyz": {
         "get": operation(
             "Redis answers and persists (AOF or RDB)",
@@ -233,6 +234,7 @@ SUBSCRIPTION: Schema = {"$ref": "#/components/schemas/Subscription"}
 DELIVERY: Schema = {"$ref": "#/components/schemas/Delivery"}
 FILTER: Schema = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ("providers", "types", "tags")},
 }
 SUBSCRIPTION_FIELDS: Schema = {
@@ -250,7 +252,14 @@ PATHS.update(
             "post": operation(
                 "Register a subscriber URL; the answer holds its signing secret",
                 {201: ("the subscription", SUBSCRIPTION), 400: BAD},
-                body={"application/json": {"type": "object", "required": ["url"], "properties": SUBSCRIPTION_FIELDS}},
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": SUBSCRIPTION_FIELDS,
+                        "additionalProperties": False,
+                    }
+                },
                 admin=True,
             ),
             "get": operation("All subscriptions", {200: ("the subscriptions", JSON_OBJECT)}, admin=True),
@@ -267,6 +276,7 @@ PATHS.update(
                     "application/json": {
                         "type": "object",
                         "properties": {**SUBSCRIPTION_FIELDS, "enabled": {"type": "boolean"}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,
@@ -346,6 +356,7 @@ PATHS.update(
                     "application/json": {
                         "type": "object",
                         "properties": {"filter": FILTER, "mode": {"type": "string", "enum": ["event", "raw"]}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,
