@@ -22,6 +22,7 @@ from relay.providers.base import TaskUpdate
 from relay.store import keys
 
 UNRECOGNIZED = "callback.unrecognized"
+EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", UNRECOGNIZED)
 FORMAT_JSON = b"json"
 FORMAT_BYTES = b"bytes"
 

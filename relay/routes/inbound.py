@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from relay import metrics
 from relay.bodies import read_body
 from relay.edge import admit
-from relay.errors import RelayError, UnknownProvider
+from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 from relay.providers.safety import parse_safely
 
@@ -35,11 +35,11 @@ async def receive_callback(request: Request) -> Response:
     provider_name: str = request.path_params["provider"]
     try:
         response, outcome = await _receive(request, started)
+    except (RedisError, StoreUnavailable):
+        metrics.callback_received(provider_name, "unavailable")
+        raise
     except RelayError:
         metrics.callback_received(provider_name, "rejected")
-        raise
-    except (RedisError, TimeoutError):
-        metrics.callback_received(provider_name, "unavailable")
         raise
     metrics.callback_received(provider_name, outcome, time.perf_counter() - started)
     return response
