@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-import httpx
-import redis.asyncio
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,33 +19,31 @@ from starlette.responses import JSONResponse, Response
 
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
-from relay.delivery.transport import delivery_client
-from relay.delivery.worker import Worker
+from relay.delivery.worker import delivery_worker
 from relay.errors import RelayError
-from relay.persistence import warn_if_volatile
 from relay.providers import build_providers
 from relay.providers.base import Provider
-from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
-from relay.store.cluster import cluster_url, open_cluster
+from relay.store.connect import disconnect as disconnect_streams
+from relay.store.connect import open_redis, open_stream_redis, wait_for_redis
 from relay.store.deliveries import DeliveryStore
-from relay.store.store import Store
+from relay.store.persistence import warn_if_volatile
+from relay.store.ratelimit import Bucket, RateLimiter
+from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionStore
 from relay.store.tasks import TaskStore
 from relay.tasks.policy import Schedule
 from relay.tasks.service import TaskService
 from relay.tokens import CallbackTokens
 from relay.tunnel.router import TunnelRouter
-from relay.tunnel.streams import TunnelHub, open_stream_redis
-from relay.tunnel.streams import disconnect as disconnect_streams
+from relay.tunnel.streams import TunnelHub
 
 logger = logging.getLogger(__name__)
 
 
 class State(TypedDict):
     settings: Settings
-    redis: redis.asyncio.Redis
-    http: httpx.AsyncClient
+    redis: RedisClient
     store: Store
     providers: dict[str, Provider]
     tokens: CallbackTokens
@@ -58,44 +54,6 @@ class State(TypedDict):
     deliveries: DeliveryStore
     tunnels: TunnelHub
     tasks: TaskService
-
-
-def open_redis(settings: Settings) -> redis.asyncio.Redis:
-    cluster = cluster_url(settings.redis_url)
-    if cluster is not None:
-        return open_cluster(
-            cluster,
-            max_connections=settings.redis_max_connections,
-            connect_timeout_s=settings.redis_connect_timeout_s,
-            timeout_s=settings.store_timeout_s,
-        )
-    # socket_timeout bounds every command, so a hung Redis cannot hold a callback past the provider's window;
-    # a blocking pool makes a burst wait for a connection instead of failing with "too many connections".
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.store_timeout_s,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        socket_timeout=settings.store_timeout_s,
-        health_check_interval=30,
-    )
-    return redis.asyncio.Redis(connection_pool=pool)
-
-
-async def wait_for_redis(client: redis.asyncio.Redis, wait_s: float) -> None:
-    """PING until Redis answers, logging each failed try; give up after ``wait_s``."""
-    deadline = time.monotonic() + wait_s
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await client.ping()
-            return
-        except (RedisError, OSError) as exc:
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"Redis did not answer within {wait_s} s: {exc}") from exc
-            logger.warning("redis not ready attempt=%d error=%r", attempt, str(exc))
-            await asyncio.sleep(min(0.2 * attempt, 1.0))
 
 
 def error_response(status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -138,7 +96,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         client = open_redis(resolved)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
         guard = TargetGuard(resolver, allow_private=resolved.allow_private_targets)
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
@@ -166,7 +123,6 @@ def create_app(
             yield State(
                 settings=resolved,
                 redis=client,
-                http=http,
                 store=store,
                 providers=build_providers(
                     str(kie_key).encode() if kie_key else None,
@@ -200,7 +156,6 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
-            await http.aclose()
             await client.aclose(close_connection_pool=True)
 
     return Starlette(
@@ -208,8 +163,9 @@ def create_app(
         exception_handlers={
             RelayError: relay_error,
             HTTPException: http_error,
+            # Redis down, refusing or slow (its socket timeouts are RedisErrors too); the store's own deadline
+            # raises StoreUnavailable, a RelayError. Any other exception is a bug: 500.
             RedisError: redis_error,
-            TimeoutError: redis_error,
             Exception: internal_error,
         },
         lifespan=lifespan,
@@ -221,12 +177,11 @@ async def _no_worker() -> None:
 
 
 async def start_worker(
-    settings: Settings, client: redis.asyncio.Redis, guard: TargetGuard, clock: Callable[[], float]
+    settings: Settings, client: RedisClient, guard: TargetGuard, clock: Callable[[], float]
 ) -> Callable[[], Awaitable[None]]:
     """Run a delivery worker beside the app; returns the coroutine function that drains and stops it."""
-    # The worker's own client: guarded connections (SSRF), no redirects; the app's client stays for other uses.
-    http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
-    worker = Worker(client, http, settings, clock)
+    resources = contextlib.AsyncExitStack()
+    worker = await resources.enter_async_context(delivery_worker(client, settings, guard, clock))
     task = asyncio.create_task(worker.run(), name="relay-worker")
 
     async def stop() -> None:
@@ -237,6 +192,6 @@ async def start_worker(
         except TimeoutError:
             logger.error("worker did not stop within the grace period")
         finally:
-            await http.aclose()
+            await resources.aclose()
 
     return stop

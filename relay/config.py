@@ -49,10 +49,13 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     provider_allowed_ips: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
     """``RELAY_<PROVIDER>_ALLOWED_IPS``: when set for a provider, only these networks may call its callbacks."""
-    rate_token_per_s: float = 50.0
-    rate_token_burst: int = 500
-    rate_address_per_s: float = 100.0
-    rate_address_burst: int = 1000
+    # Rate limits stop a leaked callback URL being abused; they must never shed genuine results. Providers finish
+    # batches at once (2,000 callbacks at 200/s on one URL is real) and some never retry a 429 (midjourney-proxy),
+    # so the defaults sit an order of magnitude above any real provider burst (docs/providers.md).
+    rate_token_per_s: float = 1000.0
+    rate_token_burst: int = 20_000
+    rate_address_per_s: float = 2000.0
+    rate_address_burst: int = 40_000
     replicate_webhook_secret: Secret | None = None
     allow_private_targets: bool = False
     worker: bool = True
@@ -348,3 +351,74 @@ def _task_settings(config: Config) -> dict[str, Any]:
         "provider_api_keys": keys,
         "provider_api_bases": bases,
     }
+
+
+# -- the command line: what `relay` reads before (or instead of) the app's Settings ------------------------------
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class CliSettings:
+    """What the ``relay`` commands read from the environment before the app's :class:`Settings` can be built.
+
+    ``relay serve`` completes the environment (secrets from the data dir, the embedded Redis's URL) and only then
+    builds :class:`Settings`; ``relay tunnel`` and the admin commands need the server and a token, nothing more.
+    """
+
+    data_dir: Path = Path(".relay")
+    redis_url: str = ""
+    """``REDIS_URL``; empty: ``relay serve`` and ``relay worker`` start the embedded Redis."""
+    port: int = 8000
+    """``PORT`` (what PaaS set), overridden by ``--port``."""
+    web_concurrency: int = 1
+    """``WEB_CONCURRENCY``, overridden by ``--workers``."""
+    public_url: str = ""
+    admin_token: str = ""
+    secret_key: str = ""
+    redis_startup_wait_s: float = Settings.redis_startup_wait_s
+    log_level: str = Settings.log_level
+    log_format: str = Settings.log_format
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> CliSettings:
+        config = Config(environ=environ, env_prefix="RELAY_")
+        plain = Config(environ=environ)
+        log_level = config("LOG_LEVEL", default=cls.log_level).lower()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"RELAY_LOG_LEVEL must be one of {list(LOG_LEVELS)}, got {log_level!r}")
+        log_format = config("LOG_FORMAT", default=cls.log_format).lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
+        return cls(
+            data_dir=Path(config("DATA_DIR", default=str(cls.data_dir))),
+            redis_url=plain("REDIS_URL", default=""),
+            port=_number(plain, "PORT", int, cls.port, 1, 65535),
+            web_concurrency=_number(plain, "WEB_CONCURRENCY", int, cls.web_concurrency, 1, 1024),
+            public_url=config("PUBLIC_URL", default="").rstrip("/"),
+            admin_token=config("ADMIN_TOKEN", default=""),
+            secret_key=config("SECRET_KEY", default=""),
+            redis_startup_wait_s=_number(
+                config, "REDIS_STARTUP_WAIT_S", float, cls.redis_startup_wait_s, 0, 3600, prefix="RELAY_"
+            ),
+            log_level=log_level,
+            log_format=log_format,
+        )
+
+
+def _number(
+    config: Config, name: str, cast: type[int] | type[float], default: float, low: float, high: float, prefix: str = ""
+) -> Any:
+    """A number setting within [low, high]; a one-line SettingsError naming the variable otherwise."""
+    raw = config(name, default="")
+    if raw.strip() == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{prefix}{name} must be {'an integer' if cast is int else 'a number'}, got {raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise SettingsError(f"{prefix}{name} must be between {low} and {high}, got {raw!r}")
+    return value

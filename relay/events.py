@@ -22,6 +22,7 @@ from relay.providers.base import TaskUpdate
 from relay.store import keys
 
 UNRECOGNIZED = "callback.unrecognized"
+EVENT_TYPES = ("task.succeeded", "task.failed", "task.timed_out", "task.progress", UNRECOGNIZED)
 FORMAT_JSON = b"json"
 FORMAT_BYTES = b"bytes"
 
@@ -149,6 +150,11 @@ def build_event(
         "source": source,
         "received_at": rfc3339(now_s),
     }
+    # Optional fields, present only when they say something (the event's shape stays as it was otherwise).
+    if update is not None and update.refs:
+        meta["refs"] = dict(update.refs)
+    if update is not None and update.outputs_truncated:
+        meta["outputs_truncated"] = True
     return NewEvent(
         id=event_id,
         partition=partition,
@@ -156,7 +162,8 @@ def build_event(
         type=event_type,
         task_id=task_id or "",
         tag=tag or "",
-        dedup_key=keys.dedup(partition, provider, task_key, state),
+        # The tag is part of the identity: two tenants whose providers reuse a task id are two tasks.
+        dedup_key=keys.dedup(partition, provider, task_key, state, tag or ""),
         meta=orjson.dumps(meta),
         body=body,
         body_format=FORMAT_JSON if is_json else FORMAT_BYTES,
@@ -175,3 +182,12 @@ def render_event(meta: bytes, body: bytes, body_format: bytes, request: bytes) -
         content_type = orjson.loads(request).get("content_type", "")
         raw = orjson.dumps({"content_type": content_type, "body_base64": base64.b64encode(body).decode()})
     return meta[:-1] + b',"raw":' + raw + b"}"
+
+
+def meta_of(rendered: bytes) -> dict[str, Any]:
+    """The event's own fields from a rendered event, without parsing ``raw`` (which may hold what orjson refuses:
+    integers beyond 64 bits, lone surrogates, deep nesting). Inside JSON strings every quote is escaped, so the
+    first ``,"raw":`` is the one :func:`render_event` wrote."""
+    cut = rendered.find(b',"raw":')
+    meta: dict[str, Any] = orjson.loads(rendered[:cut] + b"}" if cut >= 0 else rendered)
+    return meta

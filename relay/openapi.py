@@ -100,6 +100,7 @@ PATHS: dict[str, Schema] = {
                         "provider": {"type": "string"},
                         "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
                     },
+                    "additionalProperties": False,
                 }
             },
             admin=True,
@@ -131,7 +132,7 @@ PATHS: dict[str, Schema] = {
             admin=True,
         )
     },
-    "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
+    "/healthz": {"get": operation("The process is up; says whether Redis answers", {200: ("up", JSON_OBJECT)})},
     "/readyz": {
         "get": operation(
             "Redis answers and persists (AOF or RDB)",
@@ -191,6 +192,17 @@ COMPONENTS: Schema = {
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
                 "outputs": {"type": "array"},
+                "outputs_truncated": {
+                    "type": "boolean",
+                    "description": "Present (true) when the body held more than 200 results: the first 200 are"
+                    " outputs, raw has them all.",
+                },
+                "refs": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Result identifiers that are no URL, by the provider's field name"
+                    " (MiniMax: file_id).",
+                },
                 "error": {"type": ["object", "null"]},
                 "tag": {"type": ["string", "null"]},
                 "source": {"type": "string", "enum": ["callback", "poll", "relay"]},
@@ -212,6 +224,7 @@ SUBSCRIPTION: Schema = {"$ref": "#/components/schemas/Subscription"}
 DELIVERY: Schema = {"$ref": "#/components/schemas/Delivery"}
 FILTER: Schema = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ("providers", "types", "tags")},
 }
 SUBSCRIPTION_FIELDS: Schema = {
@@ -229,7 +242,14 @@ PATHS.update(
             "post": operation(
                 "Register a subscriber URL; the answer holds its signing secret",
                 {201: ("the subscription", SUBSCRIPTION), 400: BAD},
-                body={"application/json": {"type": "object", "required": ["url"], "properties": SUBSCRIPTION_FIELDS}},
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": SUBSCRIPTION_FIELDS,
+                        "additionalProperties": False,
+                    }
+                },
                 admin=True,
             ),
             "get": operation("All subscriptions", {200: ("the subscriptions", JSON_OBJECT)}, admin=True),
@@ -246,6 +266,7 @@ PATHS.update(
                     "application/json": {
                         "type": "object",
                         "properties": {**SUBSCRIPTION_FIELDS, "enabled": {"type": "boolean"}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,
@@ -325,6 +346,7 @@ PATHS.update(
                     "application/json": {
                         "type": "object",
                         "properties": {"filter": FILTER, "mode": {"type": "string", "enum": ["event", "raw"]}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,

@@ -24,7 +24,7 @@ from relay.delivery.attempt import AttemptResult, DeliveryOutcome, attempt
 from relay.delivery.schedule import error_backoff_s, next_attempt_at
 from relay.delivery.transport import DeliveryClient
 from relay.events import rfc3339
-from relay.store.deliveries import Delivery, DeliveryStore
+from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.subscriptions import Subscription, SubscriptionCache, SubscriptionStore
 from relay.tasks.notify import is_notification
 
@@ -234,7 +234,7 @@ class Dispatcher:
                     delivery,
                     lease_ms=lease_ms,
                     record=None,
-                    status="dead",
+                    status=DeliveryStatus.DEAD,
                     next_ms=None,
                     now_ms=self._now_ms(),
                     error=reason,
@@ -279,9 +279,9 @@ class Dispatcher:
         next_at: float | None = None
         succeeded = result.outcome is DeliveryOutcome.SUCCEEDED
         if succeeded:
-            status = "succeeded"
+            status = DeliveryStatus.SUCCEEDED
         elif result.outcome is DeliveryOutcome.GONE:
-            status = "dead"
+            status = DeliveryStatus.DEAD
         else:
             next_at = next_attempt_at(
                 number,
@@ -292,7 +292,7 @@ class Dispatcher:
                 retry_after_s=result.retry_after_s,
                 min_after_throttle_s=self.settings.retry_min_after_throttle_s,
             )
-            status = "failed" if next_at is not None else "dead"
+            status = DeliveryStatus.FAILED if next_at is not None else DeliveryStatus.DEAD
         applied = await self.deliveries.finish(
             delivery,
             lease_ms=lease_ms,

@@ -61,12 +61,21 @@ class Ingest:
         self.block_ms = block_ms
         self.created = created
         self.clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current read (also ends it if a cancel was swallowed mid-command)."""
+        self._stopping = True
 
     async def run(self) -> None:
         """Until cancelled: errors (Redis down, restarted or flushed) are logged and retried with backoff."""
         owned: set[int] = set()
         failures = 0
-        while True:
+        while not self._stopping:
+            # redis-py can swallow a cancellation that lands mid-command (a blocked XREADGROUP): honour it.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             try:
                 held = {p for p in range(self.partitions) if await self._hold(p)}
                 for partition in sorted(held - owned):

@@ -16,17 +16,18 @@ the data (FLUSHALL, a restart without persistence) is recreated, and scripts Red
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from relay.config import Settings
 from relay.delivery.dispatch import Dispatcher
 from relay.delivery.ingest import Ingest
 from relay.delivery.schedule import error_backoff_s
-from relay.delivery.transport import DeliveryClient
+from relay.delivery.targets import TargetGuard
+from relay.delivery.transport import DeliveryClient, delivery_client
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionCache, SubscriptionStore
@@ -100,14 +101,11 @@ class Worker:
         self.dispatcher.stop()
         if self.poller is not None:
             self.poller.stop()
+        self.ingest.stop()
         if self._ingest_task is not None:
             # Ingest has nothing in flight worth waiting for (each batch is one atomic script): no need to sit
             # out a blocked XREADGROUP.
             self._ingest_task.cancel()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     async def run(self) -> None:
         await self._ensure_groups()
@@ -122,8 +120,9 @@ class Worker:
                     self.poller.stop()
             await self.dispatcher.run()
             self._ingest_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ingest_task
+            # Waits without taking on the ingest task's CancelledError: a cancel of run() itself (a caller's
+            # deadline) must still end it, not be swallowed here as the ingest task's own.
+            await asyncio.wait([self._ingest_task])
         logger.info("worker stopped token=%s", self.token)
 
     async def _ensure_groups(self) -> None:
@@ -137,3 +136,16 @@ class Worker:
                 delay = error_backoff_s(failures)
                 logger.warning("creating consumer groups failed retry_in_s=%.2f error=%r", delay, str(exc))
                 await asyncio.sleep(delay)
+
+
+@asynccontextmanager
+async def delivery_worker(
+    redis: RedisClient, settings: Settings, guard: TargetGuard, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Worker]:
+    """A worker as ``relay serve`` and ``relay worker`` run it: with its own outbound client (connections checked
+    by ``guard`` against private targets, no redirects), closed when the block ends."""
+    http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
+    try:
+        yield Worker(redis, http, settings, clock)
+    finally:
+        await http.aclose()

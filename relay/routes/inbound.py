@@ -14,9 +14,10 @@ from starlette.types import Receive, Scope, Send
 from relay import metrics
 from relay.bodies import read_body
 from relay.edge import admit
-from relay.errors import RelayError, UnknownProvider
+from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 from relay.providers.base import TERMINAL_STATUSES
+from relay.providers.safety import parse_safely
 from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
@@ -36,11 +37,11 @@ async def receive_callback(request: Request) -> Response:
     provider_name: str = request.path_params["provider"]
     try:
         response, outcome = await _receive(request, started)
+    except (RedisError, StoreUnavailable):
+        metrics.callback_received(provider_name, "unavailable")
+        raise
     except RelayError:
         metrics.callback_received(provider_name, "rejected")
-        raise
-    except (RedisError, TimeoutError):
-        metrics.callback_received(provider_name, "unavailable")
         raise
     metrics.callback_received(provider_name, outcome, time.perf_counter() - started)
     return response
@@ -61,7 +62,7 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     is_json, payload = parse_json(body)
     headers = request.headers
     provider.verify(headers, payload if is_json else None, now_s, body=body)
-    update = provider.parse(payload) if is_json else None
+    update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
         tag=token.tag,

@@ -88,8 +88,9 @@ def _tag(partition: int) -> str:
     return f"{PREFIX}{{p{partition:02x}}}:"
 
 
-def dedup(partition: int, provider: str, task_id: str, state: str) -> str:
-    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state)}"
+def dedup(partition: int, provider: str, task_id: str, state: str, tag: str = "") -> str:
+    """One callback's identity: provider, task, state and the callback URL's tag (tenants may share task ids)."""
+    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state, tag)}"
 
 
 def event(partition: int, event_id: str) -> str:

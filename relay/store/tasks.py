@@ -129,9 +129,9 @@ class TaskStore:
     async def register(self, task: NewTask, now_ms: int) -> bool:
         """Create or merge the task's record; True when it was created."""
         partition, digest = self.where(task.provider, task.task_id)
-        created = await self._register(
-            keys=[keys.task_record(partition, digest), keys.task_polls(partition), keys.tasks_index(partition)],
-            args=[
+        created = await self._register.call(
+            [keys.task_record(partition, digest), keys.task_polls(partition), keys.tasks_index(partition)],
+            [
                 digest,
                 now_ms,
                 task.provider,
@@ -176,7 +176,7 @@ class TaskStore:
 
     async def claim(self, partition: int, now_ms: int, lease_end_ms: int, limit: int) -> list[str]:
         """Digests of tasks due for a poll (or a deadline check), now leased to the caller until ``lease_end_ms``."""
-        found: list[bytes] = await self._claim(keys=[keys.task_polls(partition)], args=[now_ms, lease_end_ms, limit])
+        found: list[bytes] = await self._claim.call([keys.task_polls(partition)], [now_ms, lease_end_ms, limit])
         return [raw.decode() for raw in found]
 
     async def polled(
@@ -191,18 +191,18 @@ class TaskStore:
         error: str,
         counted: bool,
     ) -> bool:
-        applied = await self._polled(
-            keys=[keys.task_polls(partition), keys.task_record(partition, digest)],
-            args=[digest, lease_ms, "" if next_ms is None else next_ms, status, now_ms, error, int(counted)],
+        applied = await self._polled.call(
+            [keys.task_polls(partition), keys.task_record(partition, digest)],
+            [digest, lease_ms, "" if next_ms is None else next_ms, status, now_ms, error, int(counted)],
         )
         return bool(applied)
 
     async def settle(self, provider: str, task_id: str, status: str, event_id: str, now_ms: int) -> str | None:
         """Close the task on a stored event; returns the event id whose notification the caller must create."""
         partition, digest = self.where(provider, task_id)
-        pending = await self._settle(
-            keys=[keys.task_record(partition, digest), keys.task_polls(partition)],
-            args=[digest, status, event_id, now_ms, self.ttl_ms],
+        pending = await self._settle.call(
+            [keys.task_record(partition, digest), keys.task_polls(partition)],
+            [digest, status, event_id, now_ms, self.ttl_ms],
         )
         return pending.decode() if pending else None
 

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-SERVER_OPTION = click.option(
-    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
-)
-
-
-def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    # Imported here: relay.cli registers this group, so it is still loading when this module is.
-    from relay.cli import call as admin_call
-
-    return admin_call(server, method, path, **kwargs)
+from relay.admin_client import SERVER_OPTION, call
 
 
 @click.group(help="Track generations: the relay polls the provider when their callbacks are late (docs/tasks.md).")

@@ -19,12 +19,7 @@ EXPECTED: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "expected.json").re
 CHALLENGES: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "challenges.json").read_text(encoding="utf-8"))
 
 # Entries the code does not read right yet (issue 13), keyed by (file, "provider" | "route").
-KNOWN_BROKEN: dict[tuple[str, str], str] = {
-    ("acedata_suno_audios_stream_pending.json", "provider"): "item 2: a pending stream line read as success",
-    ("ttapi_4o_image_fetch_success.json", "provider"): "item 3: referImages (inputs) read as outputs",
-    ("fal_webhook_payload_error.json", "provider"): "item 5: status OK with payload_error read as success",
-    ("apiframe_v1_imagine_result.json", "provider"): "item 5: results without a status stay processing",
-}
+KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 
 
 def route_of(entry: dict[str, Any]) -> str:
