@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
+import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +56,12 @@ class State(TypedDict):
     deliveries: DeliveryStore
     tunnels: TunnelHub
     tasks: TaskService
+    http: httpx.AsyncClient
+    """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return str(secret) if secret is not None else None
 
 
 def error_response(status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -100,6 +108,7 @@ def create_app(
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
         router_task: asyncio.Task[None] | None = None
+        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=3, write=3, pool=3), follow_redirects=False)
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -128,6 +137,10 @@ def create_app(
                     str(kie_key).encode() if kie_key else None,
                     [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
                     resolved.signature_tolerance_s,
+                    fal_jwks_url=resolved.fal_jwks_url,
+                    piapi_webhook_secret=_reveal(resolved.piapi_webhook_secret),
+                    apiframe_api_key=_reveal(resolved.apiframe_api_key),
+                    leonardo_webhook_api_key=_reveal(resolved.leonardo_webhook_api_key),
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
@@ -147,6 +160,7 @@ def create_app(
                     schedule,
                     clock,
                 ),
+                http=http,
             )
         finally:
             await stop_worker()
@@ -157,6 +171,7 @@ def create_app(
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
             await client.aclose(close_connection_pool=True)
+            await http.aclose()
 
     return Starlette(
         routes=ROUTES,

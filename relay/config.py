@@ -41,6 +41,16 @@ class Settings:
     redis_max_connections: int = 64
     kie_webhook_hmac_key: Secret | None = None
     signature_tolerance_s: int = 300
+    # --- Provider signature keys (docs/providers.md): each provider is verified only when its key is set. ---
+    fal_jwks_url: str = ""
+    """``RELAY_FAL_JWKS_URL``: fal's public keys (https://rest.alpha.fal.ai/.well-known/jwks.json); set, fal
+    callbacks must carry a valid ED25519 signature."""
+    piapi_webhook_secret: Secret | None = None
+    """``RELAY_PIAPI_WEBHOOK_SECRET``: the ``webhook_config.secret`` given to PiAPI/GoAPI (``x-webhook-secret``)."""
+    apiframe_api_key: Secret | None = None
+    """``RELAY_APIFRAME_API_KEY``: APIFrame v2 signs with HMAC-SHA256 keyed by SHA-256 of the API key."""
+    leonardo_webhook_api_key: Secret | None = None
+    """``RELAY_LEONARDO_WEBHOOK_API_KEY``: the webhook callback API key (``authorization: Bearer ...``)."""
     log_level: str = "info"
     provider_max_body_bytes: Mapping[str, int] = field(default_factory=dict)
     """``RELAY_<PROVIDER>_MAX_BODY_BYTES``: a provider's own body limit, overriding ``max_body_bytes``."""
@@ -130,6 +140,10 @@ class Settings:
             redis_startup_wait_s=config("REDIS_STARTUP_WAIT_S", cast=float, default=cls.redis_startup_wait_s),
             redis_max_connections=config("REDIS_MAX_CONNECTIONS", cast=int, default=cls.redis_max_connections),
             kie_webhook_hmac_key=Secret(kie_key) if kie_key else None,
+            fal_jwks_url=config("FAL_JWKS_URL", default=""),
+            piapi_webhook_secret=_secret(config("PIAPI_WEBHOOK_SECRET", default="")),
+            apiframe_api_key=_secret(config("APIFRAME_API_KEY", default="")),
+            leonardo_webhook_api_key=_secret(config("LEONARDO_WEBHOOK_API_KEY", default="")),
             signature_tolerance_s=config("SIGNATURE_TOLERANCE_S", cast=int, default=cls.signature_tolerance_s),
             log_level=config("LOG_LEVEL", default=cls.log_level).lower(),
             **_edge_settings(config),
@@ -206,6 +220,10 @@ def parse_networks(name: str, value: str) -> tuple[Network, ...]:
         return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip())
     except ValueError as exc:
         raise SettingsError(f"{name} must be comma-separated IP addresses or CIDRs, got {value!r}") from exc
+
+
+def _secret(value: str) -> Secret | None:
+    return Secret(value) if value else None
 
 
 class _EdgeSettings(TypedDict):

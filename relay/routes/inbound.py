@@ -18,6 +18,7 @@ from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 from relay.providers.base import TERMINAL_STATUSES
 from relay.providers.safety import parse_safely
+from relay.routes.provider_calls import handshake_answer, redact_headers, verify
 from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
     headers = request.headers
-    provider.verify(headers, payload if is_json else None, now_s, body=body)
+    await verify(provider, state.http, headers, payload if is_json else None, now_s, body)
+    if is_json and (answer := handshake_answer(provider, payload)) is not None:
+        # A handshake (MiniMax's challenge), not an event: answered at once, nothing stored.
+        return Response(answer, media_type="application/json"), "handshake"
     update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
@@ -103,6 +107,6 @@ def _request_info(request: Request, headers: list[tuple[str, str]], content_type
         method=scope["method"],
         path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
         query=scope["query_string"].decode(errors="replace"),
-        headers=headers,
+        headers=redact_headers(headers),
         content_type=content_type,
     )
