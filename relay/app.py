@@ -23,6 +23,7 @@ from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.worker import delivery_worker
 from relay.errors import RelayError
+from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
 from relay.routes import ROUTES
@@ -80,12 +81,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_error(request: Request, exc: Exception) -> Response:
-    logger.warning("store unavailable path=%s error=%r", request.url.path, type(exc).__name__)
+    logger.warning("store unavailable", extra=kv(path=request.url.path, error=type(exc).__name__))
     return error_response(503, "store_unavailable", "the event store is unavailable; retry later")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error path=%s", request.url.path)
+    logger.exception("unhandled error", extra=kv(path=request.url.path))
     return error_response(500, "internal_error", "internal error")
 
 

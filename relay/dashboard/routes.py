@@ -17,6 +17,7 @@ from relay.clientip import client_address
 from relay.dashboard import actions, live, queries, session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import error_page, page, read_form, safe_next, viewer
+from relay.logs import kv
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ async def login(request: Request) -> Response:
     form = await read_form(request) or {}
     target = safe_next(form.get("next"))
     if not session.token_matches(request.state.settings, form.get("token", "")):
-        logger.warning("dashboard login refused client=%s", address)
+        logger.warning("dashboard login refused", extra=kv(client=address))
         context = {"next": target, "error": "That is not the admin token.", "notice": None}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(target, status_code=303)

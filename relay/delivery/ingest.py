@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 
 from relay import ids
 from relay.delivery.schedule import error_backoff_s
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
@@ -100,7 +101,7 @@ class Ingest:
                         continue
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("ingest failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                logger.warning("ingest failed", extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc)))
                 owned = set()
                 await asyncio.sleep(delay)
 
@@ -157,11 +158,11 @@ class Ingest:
         for partition, events in by_partition.items():
             created = await self.deliveries.create_many(partition, events, now_ms=now_ms, token=self.token)
             if created is None:
-                logger.warning("ingest lease lost partition=%d token=%s", partition, self.token)
+                logger.warning("ingest lease lost", extra=kv(partition=partition, token=self.token))
                 kept = False
                 continue
             count = sum(len(made) for made in created)
             if count:
-                logger.debug("deliveries created partition=%d events=%d count=%d", partition, len(events), count)
+                logger.debug("deliveries created", extra=kv(partition=partition, events=len(events), count=count))
                 self.created()
         return kept

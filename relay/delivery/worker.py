@@ -28,6 +28,7 @@ from relay.delivery.ingest import Ingest
 from relay.delivery.schedule import error_backoff_s
 from relay.delivery.targets import TargetGuard
 from relay.delivery.transport import DeliveryClient, delivery_client
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionCache, SubscriptionStore
@@ -109,7 +110,7 @@ class Worker:
 
     async def run(self) -> None:
         await self._ensure_groups()
-        logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)
+        logger.info("worker started", extra=kv(token=self.token, partitions=self.settings.partitions))
         async with asyncio.TaskGroup() as group:
             self._ingest_task = group.create_task(self.ingest.run())
             if self.poller is not None:
@@ -123,7 +124,7 @@ class Worker:
             # Waits without taking on the ingest task's CancelledError: a cancel of run() itself (a caller's
             # deadline) must still end it, not be swallowed here as the ingest task's own.
             await asyncio.wait([self._ingest_task])
-        logger.info("worker stopped token=%s", self.token)
+        logger.info("worker stopped", extra=kv(token=self.token))
 
     async def _ensure_groups(self) -> None:
         failures = 0
@@ -134,7 +135,7 @@ class Worker:
             except Exception as exc:
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("creating consumer groups failed retry_in_s=%.2f error=%r", delay, str(exc))
+                logger.warning("creating consumer groups failed", extra=kv(retry_in_s=round(delay, 2), error=str(exc)))
                 await asyncio.sleep(delay)
 
 

@@ -16,6 +16,7 @@ from relay.bodies import read_body
 from relay.edge import admit
 from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.logs import kv
 from relay.providers.base import TERMINAL_STATUSES
 from relay.providers.safety import parse_safely
 from relay.routes.provider_calls import handshake_answer, redact_headers, verify
@@ -83,13 +84,15 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     result = await state.store.accept(event, int(now_s * 1000), timeout_s=state.settings.store_timeout_s)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
-            "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
-            provider_name,
-            event.task_id or "-",
-            event.type,
-            result.event_id,
-            result.duplicate,
-            (time.perf_counter() - started) * 1000,
+            "callback",
+            extra=kv(
+                provider=provider_name,
+                task_id=event.task_id,
+                type=event.type,
+                event_id=result.event_id,
+                duplicate=result.duplicate,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            ),
         )
     response = Response(
         orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}),

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from relay.errors import RateLimited
+from relay.logs import kv
 from relay.store import keys
 from relay.store.store import load_script
 
@@ -87,7 +88,7 @@ class RateLimiter:
             async with asyncio.timeout(self.timeout_s):
                 results = await self._take_all(checks, now_ms)
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("rate limiter unavailable, request let through error=%s", type(exc).__name__)
+            logger.warning("rate limiter unavailable, request let through", extra=kv(error=type(exc).__name__))
             return
         for (scope, _, _), (allowed, retry_after_ms) in zip(checks, results, strict=True):
             if not allowed:

@@ -23,6 +23,7 @@ import httpx
 from relay.config import Settings
 from relay.delivery.schedule import error_backoff_s
 from relay.events import RequestInfo, build_event
+from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import TERMINAL_STATUSES, Provider, TaskUpdate
 from relay.store.deliveries import DeliveryStore
@@ -94,7 +95,10 @@ class Poller:
                     except Exception as exc:
                         failures += 1
                         delay = error_backoff_s(failures)
-                        logger.warning("task poller failed failures=%d retry_in_s=%.2f error=%r", failures, delay, exc)
+                        logger.warning(
+                            "task poller failed",
+                            extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc)),
+                        )
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(delay):
                             await self._stop.wait()
@@ -125,7 +129,7 @@ class Poller:
             await self.poll_one(http, partition, digest, lease_ms)
         except Exception as exc:
             # The claim lapses and the task is polled again; nothing is lost.
-            logger.warning("task poll failed digest=%s error=%r", digest[:16], str(exc))
+            logger.warning("task poll failed", extra=kv(digest=digest[:16], error=str(exc)))
 
     async def poll_one(self, http: httpx.AsyncClient, partition: int, digest: str, lease_ms: int) -> None:
         record = (await self.tasks.load(partition, [digest]))[0]
@@ -149,7 +153,7 @@ class Poller:
             problem = f"RELAY_{provider.upper()}_API_KEY is not set: the relay cannot poll {provider!r}"
         if problem is not None or ep is None or adapter is None or key is None:
             # Nothing to ask: the task waits, overdue, for a late callback until its horizon.
-            logger.info("task overdue provider=%s task_id=%s reason=%r", provider, record.task_id, problem)
+            logger.info("task overdue", extra=kv(provider=provider, task_id=record.task_id, reason=problem))
             await self._record(partition, digest, lease_ms, record.horizon_ms, "overdue", problem or "", counted=False)
             return
         paused = self._paused_until_ms.get(provider, 0)
@@ -222,7 +226,7 @@ class Poller:
         result = await self.store.accept(event, int(now_s * 1000), timeout_s=self.settings.store_timeout_s)
         if result.duplicate:
             await self.service.settle(record.provider, record.task_id, "timed_out", result.event_id)
-        logger.warning("task timed out provider=%s task_id=%s polls=%d", record.provider, record.task_id, record.polls)
+        logger.warning("task timed out", extra=kv(provider=record.provider, task_id=record.task_id, polls=record.polls))
 
     async def _record(
         self,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from relay.config import Settings
+from relay.logs import kv
 from relay.store.channels import (
     KIND_EVENT,
     Channels,
@@ -94,7 +95,7 @@ class TunnelRouter:
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
-                logger.warning("tunnel router redis error partition=%d attempt=%d error=%r", partition, failures, exc)
+                logger.warning("tunnel router redis error", extra=kv(partition=partition, attempt=failures, error=exc))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
     async def route(self, partition: int, entries: list[Entry]) -> None:
@@ -113,7 +114,7 @@ class TunnelRouter:
             if matching:
                 await self.channels.append(channel.name, matching, now_ms)
         await ack_routed(self.redis, partition, [entry_id for entry_id, _ in entries])
-        logger.debug("tunnel router routed entries=%d channels=%d", len(entries), len(channels))
+        logger.debug("tunnel router routed", extra=kv(entries=len(entries), channels=len(channels)))
 
 
 async def run_tunnel_router(settings: Settings, clock: Callable[[], float] = time.time) -> None:

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay.config import Settings
 from relay.errors import BadRequest, TooManyStreams
+from relay.logs import kv
 from relay.metrics import tunnel_client_connected, tunnel_client_disconnected
 from relay.store.channels import Channel, Channels
 from relay.store.connect import MAX_BLOCK_S
@@ -84,7 +85,7 @@ class TunnelHub:
                 for entry_id, message in await load(self.redis, channel, entries, self.clock()):
                     cursor = entry_id
                     if message is None:
-                        logger.warning("tunnel event expired before it was streamed entry_id=%s", entry_id)
+                        logger.warning("tunnel event expired before it was streamed", extra=kv(entry_id=entry_id))
                         continue
                     data = message.smee_data() if fmt == "smee" else message.relay_data()
                     yield sse(data, entry_id=entry_id)
