@@ -8,34 +8,39 @@ messages that say which server and which token were used.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import click
 import httpx
+
+from relay.config import CliSettings, SettingsError
 
 SERVER_OPTION = click.option(
     "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]"
 )
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("RELAY_DATA_DIR", ".relay"))
+def cli_settings() -> CliSettings:
+    try:
+        return CliSettings.from_environ(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def admin_token() -> tuple[str, str]:
     """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
-    token = os.environ.get("RELAY_ADMIN_TOKEN")
-    if token:
-        return token, "RELAY_ADMIN_TOKEN"
-    path = data_dir().resolve() / "admin_token"
+    local = cli_settings()
+    if local.admin_token:
+        return local.admin_token, "RELAY_ADMIN_TOKEN"
+    path = local.data_dir.resolve() / "admin_token"
     if not path.exists():
         raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
     return path.read_text().strip(), str(path)
 
 
 def server_url(server: str | None) -> str:
-    return server or os.environ.get("RELAY_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    local = cli_settings()
+    return server or local.public_url or f"http://127.0.0.1:{local.port}"
 
 
 def admin_client(server: str | None) -> httpx.Client:

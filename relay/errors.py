@@ -10,7 +10,8 @@
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
-    ├── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── StoreUnavailable            503 store_unavailable    (the store missed its deadline: the provider should
+    │                                                         retry; a RedisError is answered the same way)
     ├── Forbidden                   403 forbidden            (client address outside the provider's allow-list)
     ├── RequestTimeout              408 request_timeout      (the body trickled in slower than RELAY_BODY_TIMEOUT_S)
     ├── RateLimited                 429 rate_limited         (with Retry-After)

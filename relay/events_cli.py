@@ -16,8 +16,8 @@ import click
 import httpx
 
 from relay.admin_client import SERVER_OPTION, call, server_url
+from relay.events import EVENT_TYPES
 from relay.providers import PROVIDER_NAMES
-from relay.routes.subscriptions import EVENT_TYPES
 
 PAGE = 100
 MAX_PAGES = 20  # per poll: 2,000 events in one interval are printed, older ones are not looked for

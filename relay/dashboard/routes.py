@@ -77,7 +77,7 @@ async def events_page(request: Request, sess: Session) -> Response:
 @viewer
 async def event_page(request: Request, sess: Session) -> Response:
     event_id = request.path_params["event_id"]
-    detail = await queries.event_detail(request.state.redis, request.state.settings.partitions, event_id)
+    detail = await queries.event_detail(request.state.store, event_id)
     if detail is None:
         return error_page(request, 404, "No such event", "It never arrived, or it expired.", sess)
     context = {
@@ -111,8 +111,7 @@ async def callback_urls_page(request: Request, sess: Session) -> Response:
 
 @viewer
 async def tunnels_page(request: Request, sess: Session) -> Response:
-    context = {"tunnels": await request.state.tunnels.dashboard_tunnels(), "nav": "tunnels"}
-    return page(request, "tunnels.html", context, sess=sess)
+    return page(request, "tunnels.html", await views.tunnels_context(request), sess=sess)
 
 
 async def static(request: Request) -> Response:

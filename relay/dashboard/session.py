@@ -26,7 +26,6 @@ SESSION_SALT = "relay.dashboard"
 CSRF_SALT = "relay.dashboard.csrf"
 SESSION_MAX_AGE_S = 12 * 3600
 CSRF_FIELD = "csrf"
-CSRF_HEADER = "x-csrf-token"
 
 
 @dataclass(frozen=True, slots=True)

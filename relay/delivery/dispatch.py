@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from relay import metrics
@@ -25,12 +25,15 @@ from relay.delivery.schedule import error_backoff_s, next_attempt_at
 from relay.delivery.transport import DeliveryClient
 from relay.events import rfc3339
 from relay.logs import kv
-from relay.store.deliveries import Delivery, DeliveryStore
+from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.subscriptions import Subscription, SubscriptionCache, SubscriptionStore
+from relay.tasks.notify import is_notification
 
 logger = logging.getLogger(__name__)
 
 Parked = tuple[Delivery, int]  # the delivery and its lease end (ms)
+# (subscription id, provider, task id) -> the target of a per-task notification (relay.tasks.notify).
+NotifyTargets = Callable[[str, str, str], Awaitable[Subscription | None]]
 
 
 class Dispatcher:
@@ -45,8 +48,10 @@ class Dispatcher:
         http: DeliveryClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        notify_targets: NotifyTargets | None = None,
     ) -> None:
         self.deliveries = deliveries
+        self.notify_targets = notify_targets
         self.subscriptions = subscriptions
         self.subscription_store = subscription_store
         self.http = http
@@ -229,14 +234,14 @@ class Dispatcher:
 
     async def _deliver(self, delivery: Delivery, lease_ms: int) -> None:
         try:
-            sub = self.subscriptions.get(delivery.subscription_id)
+            sub = await self._target(delivery)
             if sub is None or not sub.enabled:
                 reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
                 await self.deliveries.finish(
                     delivery,
                     lease_ms=lease_ms,
                     record=None,
-                    status="dead",
+                    status=DeliveryStatus.DEAD,
                     next_ms=None,
                     now_ms=self._now_ms(),
                     error=reason,
@@ -268,15 +273,22 @@ class Dispatcher:
                 "delivery not recorded", extra=kv(delivery_id=delivery.id, event_id=delivery.event_id, error=str(exc))
             )
 
+    async def _target(self, delivery: Delivery) -> Subscription | None:
+        if is_notification(delivery.subscription_id):
+            if self.notify_targets is None:
+                return None
+            return await self.notify_targets(delivery.subscription_id, delivery.provider, delivery.task_id)
+        return self.subscriptions.get(delivery.subscription_id)
+
     async def _record(self, delivery: Delivery, sub: Subscription, lease_ms: int, result: AttemptResult) -> None:
         now_ms = self._now_ms()
         number = delivery.attempts + 1
         next_at: float | None = None
         succeeded = result.outcome is DeliveryOutcome.SUCCEEDED
         if succeeded:
-            status = "succeeded"
+            status = DeliveryStatus.SUCCEEDED
         elif result.outcome is DeliveryOutcome.GONE:
-            status = "dead"
+            status = DeliveryStatus.DEAD
         else:
             next_at = next_attempt_at(
                 number,
@@ -287,7 +299,7 @@ class Dispatcher:
                 retry_after_s=result.retry_after_s,
                 min_after_throttle_s=self.settings.retry_min_after_throttle_s,
             )
-            status = "failed" if next_at is not None else "dead"
+            status = DeliveryStatus.FAILED if next_at is not None else DeliveryStatus.DEAD
         applied = await self.deliveries.finish(
             delivery,
             lease_ms=lease_ms,
@@ -314,6 +326,8 @@ class Dispatcher:
         )
         metrics.delivery_attempted(result.outcome.value, status, result.latency_ms / 1000, delivery.received_s)
         disable_after_s = self.settings.subscription_disable_after_s
+        if is_notification(sub.id):
+            return  # a task's notify URL is no subscription: nothing to disable or mark failing
         if result.outcome is DeliveryOutcome.GONE:
             await self.subscription_store.disable(sub.id, "the subscriber answered 410 Gone")
             logger.warning("subscription disabled reason=410", extra=kv(subscription_id=sub.id))

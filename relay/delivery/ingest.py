@@ -23,6 +23,7 @@ from relay.logs import kv
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
+from relay.tasks.notify import notify_subscription_id
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,21 @@ class Ingest:
         self.block_ms = block_ms
         self.created = created
         self.clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current read (also ends it if a cancel was swallowed mid-command)."""
+        self._stopping = True
 
     async def run(self) -> None:
         """Until cancelled: errors (Redis down, restarted or flushed) are logged and retried with backoff."""
         owned: set[int] = set()
         failures = 0
-        while True:
+        while not self._stopping:
+            # redis-py can swallow a cancellation that lands mid-command (a blocked XREADGROUP): honour it.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             try:
                 held = {p for p in range(self.partitions) if await self._hold(p)}
                 for partition in sorted(held - owned):
@@ -122,6 +132,9 @@ class Ingest:
                 if received_ms >= sub.created_ms
                 and sub.matches(text.get("provider", ""), text.get("type", ""), text.get("tag", ""))
             ]
+            if text.get("notify") == "1":
+                # The task's one notification, claimed for this event when it was stored (accept.lua).
+                matching.append(notify_subscription_id(text.get("provider", ""), text.get("task_id", "")))
             planned.append((partition, entry_id, text, matching))
         wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
         bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}

@@ -8,9 +8,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay import actions
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound, UnknownField, UnknownProvider
-from relay.routes.subscriptions import EVENT_TYPES
+from relay.errors import BadRequest, NotFound, UnknownField
+from relay.events import EVENT_TYPES
 from relay.store.store import EventFilter
 
 CURSOR = re.compile(r"\d{1,20}-\d{1,20}")
@@ -67,15 +68,6 @@ async def get_event(request: Request) -> Response:
     return json_bytes(event[:at] + b',"deliveries":' + summaries + event[at:])
 
 
-async def task_events(request: Request) -> Response:
-    require_admin(request)
-    provider, task_id = request.path_params["provider"], request.path_params["task_id"]
-    events = await request.state.store.task_events(provider, task_id)
-    if not events:
-        raise NotFound(f"no events for task {task_id!r} of provider {provider!r}")
-    return json_bytes(b'{"data":[' + b",".join(events) + b"]}")
-
-
 async def create_callback_url(request: Request) -> Response:
     require_admin(request)
     try:
@@ -86,15 +78,5 @@ async def create_callback_url(request: Request) -> Response:
         raise BadRequest('body must be a JSON object like {"provider": "kie", "tag": "order-42"}')
     UnknownField.refuse(body, ["provider", "tag"], "POST /v1/callback-urls")
     provider, tag = body.get("provider"), body.get("tag")
-    if not isinstance(provider, str):
-        raise BadRequest(f"provider must be a string, got {provider!r}")
-    if provider not in request.state.providers:
-        raise UnknownProvider(provider, list(request.state.providers))
-    if tag is not None and (not isinstance(tag, str) or not 1 <= len(tag) <= 200):
-        raise BadRequest("tag must be a string of 1 to 200 characters")
-    url = callback_url(request.state.settings.public_url, provider, request.state.tokens.issue(provider, tag))
+    url = actions.issue_callback_url(request.state, provider, tag)
     return JSONResponse({"url": url, "provider": provider, "tag": tag}, status_code=201)
-
-
-def callback_url(public_url: str, provider: str, token: str) -> str:
-    return f"{public_url}/hooks/{provider}/{token}"

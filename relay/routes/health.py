@@ -1,5 +1,5 @@
 """``/healthz``: the process is up, and whether Redis answers. ``/readyz``: Redis answers and keeps what is
-written to it, so callbacks can be acknowledged (see :mod:`relay.persistence`).
+written to it, so callbacks can be acknowledged (see :mod:`relay.store.persistence`).
 
 ``/healthz`` is a liveness check: it stays 200 while the process serves (restarting it would not bring Redis back),
 but says ``"status": "degraded"`` and ``"redis": "down"`` when callbacks are being answered 503; ``/readyz`` is
@@ -14,7 +14,7 @@ from redis.exceptions import RedisError, ResponseError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from relay.persistence import Persistence, check_persistence
+from relay.store.persistence import Persistence, check_persistence
 
 HEALTH_PING_S = 0.5
 
@@ -32,7 +32,7 @@ async def readyz(request: Request) -> Response:
     settings = request.state.settings
     try:
         async with asyncio.timeout(settings.store_timeout_s):
-            await request.state.redis.ping()
+            await request.state.store.ping()
             persistence = None if settings.allow_volatile_redis else await _persistence(request)
     except (RedisError, OSError, TimeoutError):
         return JSONResponse(

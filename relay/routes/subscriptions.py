@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +10,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay import actions
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound, UnknownField
-from relay.events import rfc3339
+from relay.events import EVENT_TYPES, rfc3339
 from relay.store.subscriptions import Subscription, new_subscription
 
-EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", "callback.unrecognized")
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 RESERVED_HEADERS = frozenset(
@@ -101,11 +100,7 @@ def _url(value: object) -> str:
 
 
 async def _get(request: Request) -> Subscription:
-    subscription_id = request.path_params["subscription_id"]
-    sub: Subscription | None = await request.state.subscriptions.get(subscription_id)
-    if sub is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return sub
+    return await actions.get_subscription(request.state, request.path_params["subscription_id"])
 
 
 def _now_ms(request: Request) -> int:
@@ -167,15 +162,8 @@ async def update_subscription(request: Request) -> Response:
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
             raise BadRequest(f"enabled must be true or false, got {body['enabled']!r}")
-        changes["enabled"] = body["enabled"]
-        if body["enabled"]:
-            changes.update(disabled_reason="", failing_since_ms=0)
-        elif not sub.disabled_reason:
-            changes["disabled_reason"] = "disabled through the API"
-    try:
-        updated = await request.state.subscriptions.save(replace(sub, **changes))
-    except LookupError as exc:
-        raise NotFound(f"no subscription {sub.id!r}") from exc
+        changes.update(actions.enabled_changes(sub, body["enabled"], "disabled through the API"))
+    updated = await actions.update_subscription(request.state, sub, changes)
     return JSONResponse(updated.public())
 
 
@@ -194,14 +182,8 @@ async def get_secret(request: Request) -> Response:
 
 async def rotate_secret(request: Request) -> Response:
     require_admin(request)
-    subscription_id = request.path_params["subscription_id"]
-    now_ms = _now_ms(request)
-    rotated = await request.state.subscriptions.rotate_secret(
-        subscription_id, now_ms, request.state.settings.secret_overlap_s
-    )
-    if rotated is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return JSONResponse(_secret_view(rotated, now_ms))
+    rotated = await actions.rotate_secret(request.state, request.path_params["subscription_id"])
+    return JSONResponse(_secret_view(rotated, _now_ms(request)))
 
 
 def parse_since(value: str | None) -> int:
@@ -224,19 +206,5 @@ async def recover(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     since_ms = parse_since(request.query_params.get("since"))
-    now_ms = _now_ms(request)
-    requeued = 0
-    cursor: str | None = None
-    for status in ("dead", "failed"):
-        cursor = None
-        while True:
-            page, cursor = await request.state.deliveries.page(
-                status=status, subscription_id=sub.id, limit=500, cursor=cursor
-            )
-            recent = [delivery for delivery in page if delivery.created_ms >= since_ms]
-            for delivery in recent:
-                if await request.state.deliveries.requeue(delivery.id, now_ms) is not None:
-                    requeued += 1
-            if cursor is None or len(recent) < len(page):
-                break
+    requeued = await actions.recover(request.state, sub.id, since_ms)
     return JSONResponse({"subscription_id": sub.id, "requeued": requeued}, status_code=202)

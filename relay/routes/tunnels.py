@@ -10,9 +10,8 @@ from relay import ids
 from relay.auth import require_admin
 from relay.bodies import read_body
 from relay.errors import BadRequest, NotAcceptable, NotFound, UnknownField
-from relay.events import RequestInfo
-from relay.routes.subscriptions import EVENT_TYPES
-from relay.tunnel.channels import KIND_WEBHOOK, Channel, ChannelFilter
+from relay.events import EVENT_TYPES, RequestInfo
+from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
 from relay.tunnel.streams import TunnelHub, resume_point
 
 WEBHOOK_PREFIX = "whk_"

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from relay.errors import RateLimited
 from relay.logs import kv
@@ -91,12 +91,7 @@ class RateLimiter:
             return
         try:
             async with asyncio.timeout(self.timeout_s):
-                try:
-                    results = await self._take_all(checks, now_ms, cost)
-                except NoScriptError:
-                    # First use, or Redis restarted (or a cluster node): load the script and try once more.
-                    await self.redis.script_load(self._take.script)
-                    results = await self._take_all(checks, now_ms, cost)
+                results = await self._take_all(checks, now_ms, cost)
         except (RedisError, OSError, TimeoutError) as exc:
             logger.warning("rate limiter unavailable, request let through", extra=kv(error=type(exc).__name__))
             return
@@ -105,11 +100,10 @@ class RateLimiter:
                 raise RateLimited(scope, max(1, math.ceil(int(retry_after_ms) / 1000)))
 
     async def _take_all(self, checks: list[tuple[str, str, Bucket]], now_ms: int, cost: int) -> list[list[int]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for _, key, bucket in checks:
-                # EVALSHA by name: a cluster pipeline refuses Script objects (they would load scripts mid-pipeline).
-                pipe.execute_command(
-                    "EVALSHA", self._take.sha, 1, key, bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, cost
-                )
-            results: list[list[int]] = await pipe.execute()
+        # Queued in the same loop iteration, the buckets' calls go to Redis in one pipelined round trip.
+        calls = [
+            self._take.call([key], [bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, cost])
+            for _, key, bucket in checks
+        ]
+        results: list[list[int]] = await asyncio.gather(*calls)
         return results
