@@ -21,8 +21,7 @@ CHALLENGES: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "challenges.json"
 EXPECTED_LOCAL: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "expected_local.json").read_text(encoding="utf-8"))
 
 # Entries the code does not read right yet (issue 13), keyed by (file, "provider" | "route").
-KNOWN_BROKEN: dict[tuple[str, str], str] = {
-}
+KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 
 
 def route_of(entry: dict[str, Any]) -> str:
