@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from relay.errors import TargetRefused
+from relay.errors import TargetRefused, TargetUnresolved
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[list[str]]]
@@ -207,9 +207,9 @@ class TargetGuard:
             try:
                 found = [ipaddress.ip_address(address.split("%")[0]) for address in await self.resolver(name)]
             except (OSError, ValueError, UnicodeError) as exc:
-                raise TargetRefused(f"host {host!r} could not be resolved: {exc}", host) from exc
+                raise TargetUnresolved(f"host {host!r} could not be resolved: {exc}", host) from exc
             if not found:
-                raise TargetRefused(f"host {host!r} resolves to no address", host)
+                raise TargetUnresolved(f"host {host!r} resolves to no address", host)
         for address in found:
             reason = metadata_reason(address) if self.allow_private else blocked_reason(address)
             if reason is not None:
