@@ -27,9 +27,9 @@ import httpx
 import redis.asyncio
 
 from bench.harness import Options, SectionResult, unused_port
-from relay.app import open_redis
 from relay.config import Settings
 from relay.embedded import EmbeddedRedis
+from relay.store.connect import open_redis
 from relay.store.tasks import NewTask, TaskStore
 from relay.tasks.poller import Poller
 
