@@ -14,7 +14,7 @@ import uvicorn
 
 from relay import __version__
 from relay.actions import callback_url
-from relay.admin_client import SERVER_OPTION, call
+from relay.admin_client import SERVER_OPTION, call, server_url
 from relay.config import CliSettings, Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
 from relay.events_cli import events
@@ -30,7 +30,6 @@ TUNNEL_HELP = (
     "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
     "byte-exact, resuming after disconnects."
 )
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
@@ -174,7 +173,7 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
             raise click.ClickException(
                 f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
                 "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
-                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or 8000}"
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or local.port}"
             )
         environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
         click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
@@ -192,7 +191,7 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
 @click.option(
     "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
 )
-@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]")
+@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]")
 @click.option("--channel", default=None, help="Stream this existing channel instead of creating one.")
 @click.option(
     "--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES), help="Only this provider (repeatable)."
@@ -211,7 +210,7 @@ def tunnel(forward_to: str, server: str | None, channel: str | None, providers: 
     if token is None and token_file.exists():
         token = token_file.read_text().strip()
     options = TunnelOptions(
-        server=server or local.public_url or DEFAULT_SERVER,
+        server=server_url(server),
         forward_to=forward_to,
         admin_token=token,
         channel=channel,
@@ -233,6 +232,8 @@ def tunnel(forward_to: str, server: str | None, channel: str | None, providers: 
         pass
     except TunnelError as exc:
         raise click.ClickException(str(exc)) from exc
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"cannot reach the relay at {options.server}: {exc}") from exc
 
 
 def main() -> None:

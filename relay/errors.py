@@ -5,6 +5,7 @@
     │   ├── UnknownProvider         404 unknown_provider
     │   ├── UnknownField            400 unknown_field        (a misspelled field must not be silently ignored)
     │   └── TargetRefused           400 target_refused       (a subscriber URL that is malformed or not public)
+    │       └── TargetUnresolved    400 target_unresolved    (its name does not resolve: at delivery, a connect error)
     ├── Unauthorized                401 unauthorized         (admin API: missing or wrong bearer token)
     ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
@@ -144,6 +145,13 @@ class TargetRefused(BadRequest):
     def __init__(self, message: str, host: str | None = None) -> None:
         super().__init__(message)
         self.host = host
+
+
+class TargetUnresolved(TargetRefused):
+    """A subscriber's host name that does not resolve (now): a delivery attempt fails as a connect error and is
+    retried, not ``blocked`` (names are not resolved at registration)."""
+
+    code = "target_unresolved"
 
 
 class NotAcceptable(RelayError):
