@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from relay import metrics
 from relay.config import Settings
 from relay.delivery.schedule import error_backoff_s
 from relay.events import RequestInfo, build_event
@@ -154,6 +155,7 @@ class Poller:
         if problem is not None or ep is None or adapter is None or key is None:
             # Nothing to ask: the task waits, overdue, for a late callback until its horizon.
             logger.info("task overdue", extra=kv(provider=provider, task_id=record.task_id, reason=problem))
+            metrics.task_polled(provider, "overdue")
             await self._record(partition, digest, lease_ms, record.horizon_ms, "overdue", problem or "", counted=False)
             return
         paused = self._paused_until_ms.get(provider, 0)
@@ -184,14 +186,18 @@ class Poller:
         # Recorded before the event is stored: a result that closes the task then takes it out of polls for good.
         await self._record(partition, digest, lease_ms, next_ms, "polling", error, counted=fetched.reached)
         logger.info(
-            "task polled provider=%s task_id=%s service=%s status_code=%s result=%s error=%r",
-            provider,
-            record.task_id,
-            record.service,
-            fetched.status_code,
-            update.status if update else "-",
-            error or None,
+            "task polled",
+            extra=kv(
+                provider=provider,
+                task_id=record.task_id,
+                service=record.service,
+                status_code=fetched.status_code,
+                result=update.status if update else None,
+                error=error or None,
+            ),
         )
+        outcome = "throttled" if fetched.status_code == 429 else ("error" if error else "answered")
+        metrics.task_polled(provider, outcome)
         if update is not None:
             await self._store(record, fetched, update, now_ms)
 
@@ -227,6 +233,7 @@ class Poller:
         if result.duplicate:
             await self.service.settle(record.provider, record.task_id, "timed_out", result.event_id)
         logger.warning("task timed out", extra=kv(provider=record.provider, task_id=record.task_id, polls=record.polls))
+        metrics.task_polled(record.provider, "timed_out")
 
     async def _record(
         self,
