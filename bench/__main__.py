@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     )
     parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
     parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
-    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    parser.add_argument("--readme", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args(argv)
     options = Options(
         duration_s=args.duration,
@@ -86,11 +86,11 @@ def main(argv: list[str]) -> None:
 
 
 def write_readme(markdown: str) -> None:
-    path = ROOT / "README.md"
+    path = ROOT / "docs" / "benchmarks.md"  # the README links there
     text = path.read_text()
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block")
+        raise SystemExit(f"docs/benchmarks.md has no {README_START} ... {README_END} block")
     path.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text))
 
 
