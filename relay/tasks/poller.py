@@ -73,6 +73,7 @@ class Poller:
         self._limits = {provider: asyncio.Semaphore(settings.tasks_poll_concurrency) for provider in TASK_PROVIDERS}
         self._room = settings.tasks_poll_concurrency * len(TASK_PROVIDERS)
         self._paused_until_ms: dict[str, int] = {}
+        self._first = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self.polls = 0
@@ -112,7 +113,11 @@ class Poller:
     async def tick(self, group: asyncio.TaskGroup, http: httpx.AsyncClient) -> int:
         """Claim what is due (as much as there is room for) and start a turn for each; returns how many."""
         started = 0
-        for partition in range(self.settings.partitions):
+        partitions = self.settings.partitions
+        # Each tick starts at the next partition, so a busy one cannot keep the others waiting for room.
+        self._first = (self._first + 1) % partitions
+        for offset in range(partitions):
+            partition = (self._first + offset) % partitions
             room = self._room - len(self._in_flight)
             if room <= 0:
                 break
