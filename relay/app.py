@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay.assets.copier import BACKFILL_S
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.transport import delivery_client
@@ -54,6 +56,7 @@ class State(TypedDict):
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
     tunnels: TunnelHub
+    assets: Assets | None
 
 
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
@@ -147,6 +150,10 @@ def create_app(
                 # The group exists before the first callback is accepted, so no event slips past the router.
                 await router.prepare()
                 router_task = asyncio.create_task(router.run(), name="tunnel-router")
+            assets = Assets(client, resolved, clock) if copying(resolved) else None
+            if assets is not None:
+                # The copier's group exists before the first callback is accepted, so no event slips past it.
+                await assets.store.ensure_groups(max(int((clock() - BACKFILL_S) * 1000), 0))
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
@@ -159,6 +166,7 @@ def create_app(
                     partitions=resolved.partitions,
                     dedup_ttl_s=resolved.dedup_ttl_s,
                     event_ttl_s=resolved.event_ttl_s,
+                    assets=assets.render_meta if assets else None,
                 ),
                 providers=build_providers(
                     str(kie_key).encode() if kie_key else None,
@@ -176,6 +184,7 @@ def create_app(
                 subscriptions=SubscriptionStore(client),
                 deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
                 tunnels=TunnelHub(stream_redis, resolved, clock),
+                assets=assets,
             )
         finally:
             await stop_worker()
@@ -211,7 +220,7 @@ async def start_worker(
     """Run a delivery worker beside the app; returns the coroutine function that drains and stops it."""
     # The worker's own client: guarded connections (SSRF), no redirects; the app's client stays for other uses.
     http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
-    worker = Worker(client, http, settings, clock)
+    worker = Worker(client, http, settings, clock, guard)
     task = asyncio.create_task(worker.run(), name="relay-worker")
 
     async def stop() -> None:

@@ -214,7 +214,7 @@ def worker() -> None:
         http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
         try:
             await wait_for_redis(client, settings.redis_startup_wait_s)
-            delivery_worker = Worker(client, http, settings)
+            delivery_worker = Worker(client, http, settings, guard=guard)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, delivery_worker.stop)

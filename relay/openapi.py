@@ -229,6 +229,7 @@ SUBSCRIPTION_FIELDS: Schema = {
     "description": {"type": "string"},
     "filter": FILTER,
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "wait_for_assets": {"type": "boolean", "description": "deliver once the event's files are copied (RELAY_ASSETS)"},
 }
 NOT_FOUND = ("not found", ERROR)
 BAD = ("malformed request", ERROR)
@@ -310,6 +311,21 @@ PATHS.update(
                 {200: ("the delivery", DELIVERY), 404: NOT_FOUND},
                 parameters=[DELIVERY_ID],
                 admin=True,
+            )
+        },
+        "/v1/events/{event_id}/assets/retry": {
+            "post": operation(
+                "Copy the event's files again where copying failed (RELAY_ASSETS)",
+                {202: ("queued; the event's assets summary", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[param("event_id", "path", {"type": "string"})],
+                admin=True,
+            )
+        },
+        "/assets/{token}": {
+            "get": operation(
+                "A copy of an event's file, behind a signed expiring link (from the event's outputs[].asset.url)",
+                {200: ("the file", None), 404: ("link not valid, expired, or the copy expired", ERROR)},
+                parameters=[param("token", "path", {"type": "string"})],
             )
         },
         "/v1/events/{event_id}/replay": {

@@ -22,10 +22,14 @@ import secrets
 import time
 from collections.abc import Callable
 
+from relay.assets.copier import Copier
+from relay.assets.download import Downloader, download_client
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.dispatch import Dispatcher
 from relay.delivery.ingest import Ingest
 from relay.delivery.schedule import error_backoff_s
+from relay.delivery.targets import TargetGuard
 from relay.delivery.transport import DeliveryClient
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
@@ -43,6 +47,7 @@ class Worker:
     :param http: the outbound client, :func:`relay.delivery.transport.delivery_client`; not closed here.
     :param settings: delivery settings (``RELAY_DELIVERY_*``, ``RELAY_RETRY_*``, ...).
     :param clock: wall time in seconds, for signatures, schedules and leases.
+    :param guard: the SSRF check for downloads of events' files (``RELAY_ASSETS``); the settings' by default.
     """
 
     def __init__(
@@ -51,9 +56,24 @@ class Worker:
         http: DeliveryClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        guard: TargetGuard | None = None,
     ) -> None:
         self.settings = settings
         self.token = secrets.token_hex(8)
+        self.assets: Assets | None = None
+        self.copier: Copier | None = None
+        if copying(settings):
+            self.assets = Assets(redis, settings, clock)
+            # The copier's own client: downloads are long streams, not the deliveries' short POSTs.
+            self._download_http = download_client(settings.assets_timeout_s, settings.assets_concurrency * 2)
+            downloader = Downloader(
+                self._download_http,
+                guard or TargetGuard(allow_private=settings.allow_private_targets),
+                self.assets.backend.temp_dir,
+                max_bytes=settings.assets_max_bytes,
+                timeout_s=settings.assets_timeout_s,
+            )
+            self.copier = Copier(self.assets, downloader, token=self.token, clock=clock)
         self.deliveries = DeliveryStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
         self.subscriptions = SubscriptionStore(redis)
         cache = SubscriptionCache(self.subscriptions)
@@ -64,6 +84,7 @@ class Worker:
             http=http,
             settings=settings,
             clock=clock,
+            assets=self.assets,
         )
         ingest_lease_ms = int(min(settings.delivery_lease_s, MAX_INGEST_LEASE_S) * 1000)
         self.ingest = Ingest(
@@ -72,6 +93,7 @@ class Worker:
                 partitions=settings.partitions,
                 dedup_ttl_s=settings.dedup_ttl_s,
                 event_ttl_s=settings.event_ttl_s,
+                assets=self.assets.render_meta if self.assets else None,
             ),
             deliveries=self.deliveries,
             subscriptions=cache,
@@ -90,6 +112,8 @@ class Worker:
         """Begin draining; :meth:`run` returns once in-flight attempts finished or the grace period ended."""
         self._stopping = True
         self.dispatcher.stop()
+        if self.copier is not None:
+            self.copier.stop()
         if self._ingest_task is not None:
             # Ingest has nothing in flight worth waiting for (each batch is one atomic script): no need to sit
             # out a blocked XREADGROUP.
@@ -106,11 +130,20 @@ class Worker:
             self._ingest_task = group.create_task(self.ingest.run())
             if self._stopping:
                 self._ingest_task.cancel()
+            if self.copier is not None:
+                group.create_task(self._copy())
             await self.dispatcher.run()
             self._ingest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest_task
         logger.info("worker stopped token=%s", self.token)
+
+    async def _copy(self) -> None:
+        assert self.copier is not None
+        try:
+            await self.copier.run()
+        finally:
+            await self._download_http.aclose()
 
     async def _ensure_groups(self) -> None:
         failures = 0

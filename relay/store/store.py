@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ class EventFilter:
         )
 
 
+EVENT_FIELDS = ["meta", "body", "fmt", "request", "assets"]
 # Listing filters in Python over the stream; this bounds the entries read for one page.
 SCAN_BATCH = 500
 SCAN_LIMIT = 20_000
@@ -63,10 +65,20 @@ class Store:
     :param partitions: how many partitions events are spread over (``RELAY_PARTITIONS``).
     :param dedup_ttl_s: how long a callback is remembered for deduplication.
     :param event_ttl_s: how long an event is kept.
+    :param assets: adds an event's file copies to its meta (:meth:`relay.assets.service.Assets.render_meta`).
     """
 
-    def __init__(self, redis: RedisClient, *, partitions: int, dedup_ttl_s: int, event_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        partitions: int,
+        dedup_ttl_s: int,
+        event_ttl_s: int,
+        assets: Callable[[bytes, bytes | None], bytes] | None = None,
+    ) -> None:
         self.redis = redis
+        self.assets = assets
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
@@ -112,11 +124,10 @@ class Store:
         partition = ids.partition_of(event_id)
         if partition is None or partition >= self.partitions:
             return None
-        row: list[Any] = await self.redis.hmget(keys.event(partition, event_id), ["meta", "body", "fmt", "request"])
-        meta, body, body_format, request = row
-        if meta is None:
+        row: list[Any] = await self.redis.hmget(keys.event(partition, event_id), EVENT_FIELDS)
+        if row[0] is None:
             return None
-        return render_event(meta, body, body_format, request)
+        return self._render(row)
 
     async def get_events(self, event_ids: list[str]) -> list[bytes]:
         """Rendered events in the order given, skipping any that expired."""
@@ -126,9 +137,15 @@ class Store:
         """Rendered events in the order given, None for any that expired (one round trip)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for event_id in event_ids:
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
+                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), EVENT_FIELDS)
             rows: list[list[Any]] = await pipe.execute()
-        return [render_event(*row) if row[0] is not None else None for row in rows]
+        return [self._render(row) if row[0] is not None else None for row in rows]
+
+    def _render(self, row: list[Any]) -> bytes:
+        meta, body, body_format, request, assets = row
+        if assets is not None and self.assets is not None:
+            meta = self.assets(meta, assets)
+        return render_event(meta, body, body_format, request)
 
     async def task_events(self, provider: str, task_id: str) -> list[bytes]:
         partition = keys.partition_for(provider, task_id, self.partitions)

@@ -1,0 +1,41 @@
+"""Copies of events' files: the signed links that serve them, and retrying the copies that failed."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from relay.assets.service import Assets
+from relay.auth import require_admin
+from relay.errors import BadRequest, NotFound
+
+
+def _assets(request: Request) -> Assets:
+    assets: Assets | None = request.state.assets
+    if assets is None:
+        raise NotFound("copying of events' files is off (RELAY_ASSETS)")
+    return assets
+
+
+async def serve_asset(request: Request) -> Response:
+    """``GET /assets/{token}``: the link is the credential (signed, expiring); no admin token needed."""
+    assets = _assets(request)
+    sha256, content_type = assets.links.read(request.path_params["token"])
+    path = assets.backend.local_path(sha256)
+    if path is None or not path.is_file():
+        raise NotFound("no such asset (it may have expired)")
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers={"Cache-Control": "private, max-age=3600, immutable", "ETag": f'"{sha256}"'},
+    )
+
+
+async def retry_assets(request: Request) -> Response:
+    require_admin(request)
+    event_id = request.path_params["event_id"]
+    assets = request.state.assets
+    if assets is None:
+        raise BadRequest("copying of events' files is off (RELAY_ASSETS)")
+    summary = await assets.retry(event_id)
+    return JSONResponse({"event_id": event_id, "assets": summary}, status_code=202)
