@@ -59,15 +59,16 @@ def file_app(server: FileServer) -> Starlette:
         return StreamingResponse(body(), media_type=content_type, headers=headers)
 
     async def slow(request: Request) -> Response:
-        """1 KB every ``pause`` seconds (default 0.1), with an honest length."""
+        """``chunk`` bytes (default 1 KB) every ``pause`` seconds (default 0.1), with an honest length."""
         hit = found(request)
         assert hit is not None
         data, content_type = hit
         pause = float(request.query_params.get("pause", "0.1"))
+        size = int(request.query_params.get("chunk", "1024"))
 
         async def body() -> AsyncIterator[bytes]:
-            for at in range(0, len(data), 1024):
-                yield data[at : at + 1024]
+            for at in range(0, len(data), size):
+                yield data[at : at + size]
                 await asyncio.sleep(pause)
 
         return StreamingResponse(body(), media_type=content_type, headers={"Content-Length": str(len(data))})
