@@ -461,6 +461,10 @@ PATHS.update(
             "Replay the event", ACTION, parameters=[EVENT_ID],
             form={"type": "object", "properties": {"csrf": {"type": "string"}, "subscription_id": {"type": "string"}}},
         )},
+        "/dashboard/events/{event_id}/assets/retry": {"post": html(
+            "Copy the event's files again where copying failed", ACTION, parameters=[EVENT_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}}},
+        )},
         "/dashboard/deliveries/{delivery_id}/retry": {"post": html("Retry a delivery now", ACTION,
                                                                    parameters=[DELIVERY_ID], form=CSRF_FORM)},
         "/dashboard/subscriptions": {"get": html("Subscriptions and their health", PAGE)},

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from relay.dashboard import session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import action, back_to, error_page, page
-from relay.errors import NotFound
+from relay.errors import NotFound, RelayError
 from relay.routes import deliveries as deliveries_api
 from relay.routes.events import callback_url
 from relay.store.subscriptions import Subscription
@@ -43,6 +43,20 @@ async def replay(request: Request, sess: Session, form: dict[str, str]) -> Respo
         return error_page(request, 404, "Not found", exc.message, sess)
     logger.info("dashboard replay event_id=%s deliveries=%d", event_id, len(created))
     return back_to(f"/dashboard/events/{event_id}", "replayed" if created else "replayed_none")
+
+
+@action
+async def retry_assets(request: Request, sess: Session, form: dict[str, str]) -> Response:
+    event_id = request.path_params["event_id"]
+    assets = request.state.assets
+    if assets is None:
+        return error_page(request, 404, "Not found", "Copying of events' files is off (RELAY_ASSETS).", sess)
+    try:
+        await assets.retry(event_id)
+    except RelayError as exc:
+        return error_page(request, exc.status_code, "Cannot retry", exc.message, sess)
+    logger.info("dashboard assets retry event_id=%s", event_id)
+    return back_to(f"/dashboard/events/{event_id}", "assets_retried")
 
 
 @action
