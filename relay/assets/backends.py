@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import obstore
+from obstore.exceptions import UnknownConfigurationKeyError
 from obstore.store import LocalStore, from_url
 
 from relay.config import Settings
@@ -52,7 +53,7 @@ class Backend:
             options = dict(settings.assets_store_options)
             endpoint = options.get("AWS_ENDPOINT") or options.get("AWS_ENDPOINT_URL") or ""
             client = {"allow_http": True} if endpoint.startswith("http://") else None
-            self.store = from_url(url, config=options or None, client_options=client)  # type: ignore[arg-type]
+            self.store = _open(url, options, client)
             self.temp_dir = settings.data_dir / "assets-tmp"
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         self.description = str(self.local_root) if self.local_root else url
@@ -106,6 +107,20 @@ class Backend:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _open(url: str, options: dict[str, str], client: dict[str, bool] | None) -> Any:
+    """The store at ``url``; variables of the cloud's environment the store has no use for (``AWS_CA_BUNDLE``,
+    ``AWS_PROFILE``...: read by other tools) are left out instead of failing the start."""
+    for _ in range(len(options) + 1):
+        try:
+            return from_url(url, config=options or None, client_options=client)  # type: ignore[arg-type]
+        except UnknownConfigurationKeyError as exc:
+            unknown = [name for name in options if f"'{name.lower()}'" in str(exc)]
+            if not unknown:
+                raise
+            del options[unknown[0]]
+    raise AssertionError("unreachable")
 
 
 async def sweep_temp(backend: Backend, older_than_s: float) -> int:

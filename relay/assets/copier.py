@@ -153,7 +153,8 @@ class Copier:
             await self.store.ack(job)
         except Exception as exc:
             # Left pending: taken over again once its lease runs out.
-            logger.warning("copy job failed event_id=%s error=%r", job.event_id, str(exc))
+            errors = exc.exceptions if isinstance(exc, ExceptionGroup) else (exc,)
+            logger.warning("copy job failed event_id=%s error=%r", job.event_id, "; ".join(map(repr, errors)))
 
     async def _renew(self, job: Job) -> None:
         while True:

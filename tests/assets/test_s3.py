@@ -34,7 +34,7 @@ def s3_settings(assets_settings: Callable[..., Settings], s3_endpoint: str, requ
     return dataclasses.replace(
         settings,
         assets_url=f"s3://{bucket}/media",
-        assets_store_options={**CREDENTIALS, "AWS_ENDPOINT": s3_endpoint},
+        assets_store_options={**CREDENTIALS, "AWS_ENDPOINT": s3_endpoint, "AWS_CA_BUNDLE": "/nonexistent"},
     )
 
 
