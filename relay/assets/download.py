@@ -117,12 +117,18 @@ class Downloader:
         declared = _length(response.headers.get("content-length"))
         if declared is not None and declared > self.max_bytes:
             raise CopyFailed(f"announced {declared} bytes, over the limit of {self.max_bytes}", permanent=True)
+        # Asked for identity; a server compressing anyway is decoded, so the copy is the file, not its transfer form
+        # (the announced length is then the compressed one, so it only serves the refusal above).
+        encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        if encoded:
+            declared = None
+        stream = response.aiter_bytes() if encoded else response.aiter_raw()
         hasher = hashlib.sha256()
         size = 0
         pending: list[bytes] = []
         pending_size = 0
         with path.open("wb") as file:
-            async for chunk in response.aiter_raw():
+            async for chunk in stream:
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise CopyFailed(f"sent more than the limit of {self.max_bytes} bytes", permanent=True)

@@ -27,7 +27,14 @@ async def serve_asset(request: Request) -> Response:
     return FileResponse(
         path,
         media_type=content_type,
-        headers={"Cache-Control": "private, max-age=3600, immutable", "ETag": f'"{sha256}"'},
+        headers={
+            "Cache-Control": "private, max-age=3600, immutable",
+            "ETag": f'"{sha256}"',
+            # A provider's file is served from the relay's own origin, where the dashboard lives: whatever it is
+            # (an HTML page, an SVG with scripts), it runs nothing and reaches nothing here.
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

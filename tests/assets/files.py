@@ -4,6 +4,7 @@ redirecting, failing), served by uvicorn on loopback."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -101,6 +102,13 @@ def file_app(server: FileServer) -> Starlette:
 
         return StreamingResponse(body(), headers={"Content-Length": str(100 * 1024)})
 
+    async def gzipped(request: Request) -> Response:
+        """Compresses whatever the client asked for (some CDNs do)."""
+        hit = found(request)
+        assert hit is not None
+        data, content_type = hit
+        return Response(gzip.compress(data), media_type=content_type, headers={"Content-Encoding": "gzip"})
+
     async def redirect(request: Request) -> Response:
         server.requests.append(request.url.path)
         return RedirectResponse(request.query_params["to"], status_code=302)
@@ -117,6 +125,7 @@ def file_app(server: FileServer) -> Starlette:
             Route("/claims/{n:int}", claims),
             Route("/short", short),
             Route("/redirect", redirect),
+            Route("/gzip/{name}", gzipped),
             Route("/status/{code:int}", status),
         ]
     )

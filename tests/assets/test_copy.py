@@ -132,3 +132,27 @@ async def test_asset_links_are_signed(relay_with_assets: RelayFactory, files: Fi
     assert good.status_code == 200
     assert tampered.status_code == 404 and tampered.json()["error"]["code"] == "invalid_asset_link"
     assert made_up.status_code == 404
+
+
+async def test_a_providers_html_is_served_inert(relay_with_assets: RelayFactory, files: FileServer) -> None:
+    page = b"<script>fetch('/dashboard')</script>"
+    url = files.add("page.html", page, "text/html")
+    async with relay_with_assets() as relay:
+        event = await settled(relay, await post_result(relay, "t-html", [url]))
+        served = await fetch_asset(relay, event["outputs"][0]["asset"]["url"])
+
+    assert served.content == page
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert "default-src 'none'" in served.headers["content-security-policy"]
+    assert served.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_compressed_transfer_is_stored_decoded(relay_with_assets: RelayFactory, files: FileServer) -> None:
+    data = b"a very compressible line\n" * 4000
+    files.add("log.txt", data, "text/plain")
+    async with relay_with_assets() as relay:
+        event = await settled(relay, await post_result(relay, "t-gzip", [f"{files.url}/gzip/log.txt"]))
+        served = await fetch_asset(relay, event["outputs"][0]["asset"]["url"])
+
+    assert event["outputs"][0]["asset"]["bytes"] == len(data)
+    assert served.content == data
