@@ -201,10 +201,40 @@ COMPONENTS: Schema = {
                 "task_id": {"type": ["string", "null"]},
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
-                "outputs": {"type": "array"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "asset": {
+                                "type": "object",
+                                "description": "the relay's copy (RELAY_ASSETS): a fresh link at each read",
+                                "properties": {
+                                    "url": {"type": "string"},
+                                    "sha256": {"type": "string"},
+                                    "bytes": {"type": "integer"},
+                                    "content_type": {"type": "string"},
+                                },
+                            },
+                            "asset_error": {"type": "string", "description": "why the copy failed for good"},
+                        },
+                    },
+                },
                 "error": {"type": ["object", "null"]},
                 "tag": {"type": ["string", "null"]},
                 "received_at": {"type": "string"},
+                "assets": {
+                    "type": "object",
+                    "description": "present when the provider's outputs are copied (RELAY_ASSETS)",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["pending", "complete", "incomplete"]},
+                        "copied": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
                 "raw": {},
             },
         },
