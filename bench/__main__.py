@@ -9,11 +9,13 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import assets, delivery, ingest, memory, scale, tunnel
+from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, assets)}
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks, assets)
+}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -34,6 +36,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument(
         "--memory-backlog", type=int, default=defaults.memory_backlog, help="memory: undelivered events"
     )
+    parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
+    parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
     parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
     args = parser.parse_args(argv)
     options = Options(
@@ -47,6 +51,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         e2e_rate=args.e2e_rate,
         e2e_duration_s=args.e2e_duration,
         memory_backlog=args.memory_backlog,
+        tasks_open=args.tasks_open,
+        tasks_polls=args.tasks_polls,
     )
     return args.sections or list(SECTIONS), options, args.readme
 

@@ -15,9 +15,8 @@ from relay.assets.backends import Backend
 from relay.assets.links import Links
 from relay.config import Settings
 from relay.errors import BadRequest, NotFound
-from relay.events import render_event
-from relay.store.assets import AssetStore, StoredEvent
-from relay.store.store import RedisClient
+from relay.store.assets import AssetStore
+from relay.store.store import RedisClient, StoredEvent
 
 
 def copying(settings: Settings) -> bool:
@@ -71,8 +70,7 @@ class Assets:
         waited_s = self.clock() - ids.ms_of(event_id, ids.EVENT_PREFIX) / 1000
         if wait and waited_s < self.settings.assets_wait_s and self._pending(stored):
             return WAIT
-        meta = self.render_meta(stored.meta, stored.assets)
-        return render_event(meta, stored.body, stored.body_format, stored.request)
+        return stored.render(self.render_meta)
 
     def _pending(self, stored: StoredEvent) -> bool:
         meta = orjson.loads(stored.meta)

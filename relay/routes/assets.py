@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from relay import actions
 from relay.assets.service import Assets
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
+from relay.errors import NotFound
 
 
 def _assets(request: Request) -> Assets:
@@ -41,8 +42,5 @@ async def serve_asset(request: Request) -> Response:
 async def retry_assets(request: Request) -> Response:
     require_admin(request)
     event_id = request.path_params["event_id"]
-    assets = request.state.assets
-    if assets is None:
-        raise BadRequest("copying of events' files is off (RELAY_ASSETS)")
-    summary = await assets.retry(event_id)
+    summary = await actions.retry_assets(request.state, event_id)
     return JSONResponse({"event_id": event_id, "assets": summary}, status_code=202)

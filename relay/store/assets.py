@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 from relay import ids
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
-from relay.store.store import RedisClient, load_script
+from relay.store.store import RedisClient, StoredEvent, load_script, read_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +29,6 @@ class Job:
     entry_id: str
     event_id: str
     retry: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    meta: bytes
-    body: bytes
-    body_format: bytes
-    request: bytes
-    assets: bytes | None
 
 
 class AssetStore:
@@ -110,20 +101,16 @@ class AssetStore:
         await self.redis.xack(job.stream, keys.ASSETS_GROUP, job.entry_id)
 
     async def load(self, event_id: str) -> StoredEvent | None:
+        """The event as stored, its copy record included (``assets``)."""
         partition = ids.partition_of(event_id)
         if partition is None or partition >= self.partitions:
             return None
-        row: list[Any] = await self.redis.hmget(
-            keys.event(partition, event_id), ["meta", "body", "fmt", "request", "assets"]
-        )
-        if row[0] is None:
-            return None
-        return StoredEvent(meta=row[0], body=row[1], body_format=row[2], request=row[3], assets=row[4])
+        return (await read_events(self.redis, [event_id]))[0]
 
     async def save(self, event_id: str, record: bytes) -> bool:
         """Record the event's copies; False when the event expired (nothing written)."""
         partition = ids.partition_of(event_id) or 0
-        return bool(await self._save(keys=[keys.event(partition, event_id)], args=[record]))
+        return bool(await self._save.call([keys.event(partition, event_id)], [record]))
 
     async def queue_retry(self, event_id: str) -> None:
         partition = ids.partition_of(event_id) or 0
@@ -144,7 +131,7 @@ class AssetStore:
         return [(raw.decode(), int(score)) for raw, score in found]
 
     async def forget(self, sha256: str, expiry_ms: int) -> bool:
-        return bool(await self._forget(keys=[keys.asset_expiry()], args=[sha256, expiry_ms]))
+        return bool(await self._forget.call([keys.asset_expiry()], [sha256, expiry_ms]))
 
     async def hold_sweep(self, token: str, lease_ms: int) -> bool:
         """One worker at a time deletes expired files: take or renew the lease."""

@@ -51,6 +51,16 @@ relay:assets:expiry                    zset    none                          sto
                                                                              event pointing to it expires (ms)
 relay:assets:sweep                     string  lease (RELAY_ASSETS_LEASE_S)  token of the worker deleting expired
                                                                              copies
+relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
+                                                                             random id logged out (its cookie is dead)
+relay:{pNN}:taskrec:<sha256>          hash    none while open,              one tracked task (relay.tasks): provider,
+                                               RELAY_EVENT_TTL_S once        task id, service, status, deadline, polls,
+                                               terminal                      notify target; see relay.store.tasks
+relay:{pNN}:polls                      zset    none                          open task digest -> when its next poll or
+                                                                             deadline check is due (ms); while a
+                                                                             poller holds it, its lease end
+relay:{pNN}:tasks                      zset    trimmed past RELAY_EVENT_TTL_S  task digest -> creation time (ms), for
+                                                                             listing
 =====================================  ======  ============================  =========================================
 
 Copies of an event's files (:mod:`relay.assets`) are recorded in the event's own hash (field ``assets``), so they
@@ -59,7 +69,8 @@ share its TTL; the copier reads the events stream through its own consumer group
 Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
 partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
-deliveries is one script in one slot.
+deliveries is one script in one slot. A tracked task lives in the partition of its events too, so storing an event
+and moving its task on (accept.lua) is one script.
 """
 
 from __future__ import annotations
@@ -88,8 +99,9 @@ def _tag(partition: int) -> str:
     return f"{PREFIX}{{p{partition:02x}}}:"
 
 
-def dedup(partition: int, provider: str, task_id: str, state: str) -> str:
-    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state)}"
+def dedup(partition: int, provider: str, task_id: str, state: str, tag: str = "") -> str:
+    """One callback's identity: provider, task, state and the callback URL's tag (tenants may share task ids)."""
+    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state, tag)}"
 
 
 def event(partition: int, event_id: str) -> str:
@@ -184,3 +196,30 @@ def asset_expiry() -> str:
 
 def asset_sweep() -> str:
     return f"{PREFIX}assets:sweep"
+
+
+# --- dashboard sessions (relay/store/sessions.py) ---
+
+
+def dashboard_logout(sid: str) -> str:
+    return f"{PREFIX}dash:logout:{sid}"
+
+
+# -- tracked tasks (relay.tasks) ---------------------------------------------------------------------------------
+
+
+def task_digest(provider: str, task_id: str) -> str:
+    """The member naming a task in ``polls`` and ``tasks``; the same digest as its events list key."""
+    return _digest(provider, task_id)
+
+
+def task_record(partition: int, digest: str) -> str:
+    return f"{_tag(partition)}taskrec:{digest}"
+
+
+def task_polls(partition: int) -> str:
+    return f"{_tag(partition)}polls"
+
+
+def tasks_index(partition: int) -> str:
+    return f"{_tag(partition)}tasks"
