@@ -155,9 +155,11 @@ def run(options: Options) -> SectionResult:
         tmp = Path(raw_tmp)
         for label, count, size in RUNS:
             rows.append(_one("local", label, count, size, tmp, None))
+            print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
         with moto(tmp) as s3_url:
             for label, count, size in RUNS:
                 rows.append(_one("s3", label, count, size, tmp, s3_url))
+                print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
     data: dict[str, Any] = {"runs": rows}
     return SectionResult(data=data, markdown=_markdown(rows))
 

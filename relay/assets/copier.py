@@ -29,6 +29,7 @@ from relay.assets.download import CopyFailed, Downloader
 from relay.assets.service import Assets
 from relay.delivery.schedule import error_backoff_s
 from relay.events import rfc3339
+from relay.logs import kv
 from relay.store.assets import Job
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class Copier:
                 except Exception as exc:
                     failures += 1
                     delay = error_backoff_s(failures)
-                    logger.warning("copier failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                    logger.warning(
+                        "copier failed", extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc))
+                    )
                     await self._pause(delay)
             await self._drain()
 
@@ -93,13 +96,14 @@ class Copier:
                 await self.store.ensure_groups(max(since_ms, 0))
                 removed = await sweep_temp(self.backend, 2 * self.settings.assets_timeout_s)
                 logger.info(
-                    "copier started token=%s store=%s temp_removed=%d", self.token, self.backend.description, removed
+                    "copier started",
+                    extra=kv(token=self.token, store=self.backend.description, temp_removed=removed),
                 )
                 return
             except Exception as exc:
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("copier start failed retry_in_s=%.2f error=%r", delay, str(exc))
+                logger.warning("copier start failed", extra=kv(retry_in_s=round(delay, 2), error=str(exc)))
                 await self._pause(delay)
 
     async def _pause(self, seconds: float) -> None:
@@ -140,7 +144,7 @@ class Copier:
             task.cancel()
         if pending:
             # Their entries stay pending in Redis: another worker (or this one, restarted) takes them over.
-            logger.warning("copier stopped with copies unfinished count=%d", len(pending))
+            logger.warning("copier stopped with copies unfinished", extra=kv(count=len(pending)))
 
     # -- one job: the pending outputs of one event ----------------------------------------------------------------
 
@@ -154,7 +158,7 @@ class Copier:
         except Exception as exc:
             # Left pending: taken over again once its lease runs out.
             errors = exc.exceptions if isinstance(exc, ExceptionGroup) else (exc,)
-            logger.warning("copy job failed event_id=%s error=%r", job.event_id, "; ".join(map(repr, errors)))
+            logger.warning("copy job failed", extra=kv(event_id=job.event_id, error="; ".join(map(repr, errors))))
 
     async def _renew(self, job: Job) -> None:
         while True:
@@ -205,17 +209,21 @@ class Copier:
             except CopyFailed as exc:
                 last = exc.permanent or step == len(schedule)
                 logger.info(
-                    "asset copy failed event_id=%s attempt=%d permanent=%s final=%s error=%r",
-                    event_id, attempts, exc.permanent, last, exc.message,
-                )  # fmt: skip
+                    "asset copy failed",
+                    extra=kv(
+                        event_id=event_id, attempt=attempts, permanent=exc.permanent, final=last, error=exc.message
+                    ),
+                )
                 if last:
                     return {"state": records.FAILED, "error": exc.message, "attempts": attempts,
                             "at": rfc3339(self.clock())}  # fmt: skip
                 await asyncio.sleep(schedule[step])
                 continue
+            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             logger.info(
-                "asset copied event_id=%s sha256=%s bytes=%d attempt=%d elapsed_ms=%.1f",
-                event_id, copied["sha256"], copied["bytes"], attempts, (time.monotonic() - started) * 1000,
+                "asset copied",
+                extra=kv(event_id=event_id, sha256=copied["sha256"], bytes=copied["bytes"], attempt=attempts,
+                         elapsed_ms=elapsed_ms),
             )  # fmt: skip
             return {**copied, "state": records.COPIED, "attempts": attempts, "at": rfc3339(self.clock())}
         raise AssertionError("unreachable")
@@ -259,4 +267,4 @@ class Copier:
                 await self.backend.delete(sha256)
                 deleted += 1
         if deleted:
-            logger.info("expired assets deleted count=%d", deleted)
+            logger.info("expired assets deleted", extra=kv(count=deleted))
