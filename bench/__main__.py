@@ -9,11 +9,13 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import delivery, ingest, memory, scale, tasks, tunnel
+from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks)}
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks, assets)
+}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 

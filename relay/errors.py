@@ -10,6 +10,7 @@
     ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
+    │   └── AssetLinkInvalid        404 invalid_asset_link   (an /assets/ link forged, tampered or expired)
     ├── PayloadTooLarge             413 payload_too_large
     ├── StoreUnavailable            503 store_unavailable    (the store missed its deadline: the provider should
     │                                                         retry; a RedisError is answered the same way)
@@ -91,6 +92,17 @@ class SignatureInvalid(RelayError):
 class NotFound(RelayError):
     status_code = 404
     code = "not_found"
+
+
+class AssetLinkInvalid(NotFound):
+    """An ``/assets/`` link that is not genuine or has expired: answered like a missing file, so links cannot be
+    probed."""
+
+    code = "invalid_asset_link"
+
+    def __init__(self, message: str, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
 
 
 class PayloadTooLarge(RelayError):

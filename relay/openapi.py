@@ -191,7 +191,27 @@ COMPONENTS: Schema = {
                 "task_id": {"type": ["string", "null"]},
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
-                "outputs": {"type": "array"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "asset": {
+                                "type": "object",
+                                "description": "the relay's copy (RELAY_ASSETS): a fresh link at each read",
+                                "properties": {
+                                    "url": {"type": "string"},
+                                    "sha256": {"type": "string"},
+                                    "bytes": {"type": "integer"},
+                                    "content_type": {"type": "string"},
+                                },
+                            },
+                            "asset_error": {"type": "string", "description": "why the copy failed for good"},
+                        },
+                    },
+                },
                 "outputs_truncated": {
                     "type": "boolean",
                     "description": "Present (true) when the body held more than 200 results: the first 200 are"
@@ -207,6 +227,16 @@ COMPONENTS: Schema = {
                 "tag": {"type": ["string", "null"]},
                 "source": {"type": "string", "enum": ["callback", "poll", "relay"]},
                 "received_at": {"type": "string"},
+                "assets": {
+                    "type": "object",
+                    "description": "present when the provider's outputs are copied (RELAY_ASSETS)",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["pending", "complete", "incomplete"]},
+                        "copied": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
                 "raw": {},
             },
         },
@@ -232,6 +262,7 @@ SUBSCRIPTION_FIELDS: Schema = {
     "description": {"type": "string"},
     "filter": FILTER,
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "wait_for_assets": {"type": "boolean", "description": "deliver once the event's files are copied (RELAY_ASSETS)"},
 }
 NOT_FOUND = ("not found", ERROR)
 BAD = ("malformed request", ERROR)
@@ -321,6 +352,21 @@ PATHS.update(
                 {200: ("the delivery", DELIVERY), 404: NOT_FOUND},
                 parameters=[DELIVERY_ID],
                 admin=True,
+            )
+        },
+        "/v1/events/{event_id}/assets/retry": {
+            "post": operation(
+                "Copy the event's files again where copying failed (RELAY_ASSETS)",
+                {202: ("queued; the event's assets summary", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[param("event_id", "path", {"type": "string"})],
+                admin=True,
+            )
+        },
+        "/assets/{token}": {
+            "get": operation(
+                "A copy of an event's file, behind a signed expiring link (from the event's outputs[].asset.url)",
+                {200: ("the file", None), 404: ("link not valid, expired, or the copy expired", ERROR)},
+                parameters=[param("token", "path", {"type": "string"})],
             )
         },
         "/v1/events/{event_id}/replay": {
@@ -456,6 +502,10 @@ PATHS.update(
         "/dashboard/events/{event_id}/replay": {"post": html(
             "Replay the event", ACTION, parameters=[EVENT_ID],
             form={"type": "object", "properties": {"csrf": {"type": "string"}, "subscription_id": {"type": "string"}}},
+        )},
+        "/dashboard/events/{event_id}/assets/retry": {"post": html(
+            "Copy the event's files again where copying failed", ACTION, parameters=[EVENT_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}}},
         )},
         "/dashboard/deliveries/{delivery_id}/retry": {"post": html("Retry a delivery now", ACTION,
                                                                    parameters=[DELIVERY_ID], form=CSRF_FORM)},

@@ -3,7 +3,7 @@ from starlette.routing import Route
 from relay import metrics, openapi
 from relay.dashboard import routes as dashboard_routes
 from relay.dashboard import tasks as dashboard_tasks
-from relay.routes import deliveries, events, health, inbound, subscriptions, tasks, tunnels
+from relay.routes import assets, deliveries, events, health, inbound, subscriptions, tasks, tunnels
 
 ROUTES = [
     Route("/hooks/{provider}/{token}", inbound.CallbackApp(), methods=["POST"], name="receive_callback"),
@@ -35,6 +35,8 @@ ROUTES = [
     Route("/t/{channel}", tunnels.smee_stream, methods=["GET"]),
     Route("/t/{channel}", tunnels.smee_post, methods=["POST"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
+    Route("/assets/{token}", assets.serve_asset, methods=["GET"]),
+    Route("/v1/events/{event_id}/assets/retry", assets.retry_assets, methods=["POST"]),
 ]
 # The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
 ROUTES += dashboard_routes.ROUTES

@@ -45,6 +45,12 @@ relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  wh
 relay:{subs}:version                   string  none                          a random token rewritten by every
                                                                              subscription write; workers reload
                                                                              their copy when it changes
+relay:{pNN}:asset_retries              stream  trimmed to ASSET_RETRIES_KEPT  event ids whose failed copies an admin
+                                                                             asked to retry (read by the copier)
+relay:assets:expiry                    zset    none                          stored copy (sha256) -> when the last
+                                                                             event pointing to it expires (ms)
+relay:assets:sweep                     string  lease (RELAY_ASSETS_LEASE_S)  token of the worker deleting expired
+                                                                             copies
 relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
                                                                              random id logged out (its cookie is dead)
 relay:{pNN}:taskrec:<sha256>          hash    none while open,              one tracked task (relay.tasks): provider,
@@ -56,6 +62,9 @@ relay:{pNN}:polls                      zset    none                          ope
 relay:{pNN}:tasks                      zset    trimmed past RELAY_EVENT_TTL_S  task digest -> creation time (ms), for
                                                                              listing
 =====================================  ======  ============================  =========================================
+
+Copies of an event's files (:mod:`relay.assets`) are recorded in the event's own hash (field ``assets``), so they
+share its TTL; the copier reads the events stream through its own consumer group ``relay-assets``.
 
 Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
@@ -170,6 +179,23 @@ def tunnel_buffer(channel: str) -> str:
 
 def subscriptions_version() -> str:
     return f"{SUBSCRIPTIONS_TAG}version"
+
+
+# -- assets (relay.assets) -------------------------------------------------------------------------------------------
+ASSETS_GROUP = "relay-assets"
+ASSET_RETRIES_KEPT = 10_000
+
+
+def asset_retries(partition: int) -> str:
+    return f"{_tag(partition)}asset_retries"
+
+
+def asset_expiry() -> str:
+    return f"{PREFIX}assets:expiry"
+
+
+def asset_sweep() -> str:
+    return f"{PREFIX}assets:sweep"
 
 
 # --- dashboard sessions (relay/store/sessions.py) ---

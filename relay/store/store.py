@@ -31,8 +31,12 @@ def load_script(redis: RedisClient, name: str) -> ScriptWriter:
     return ScriptWriter(redis, script_source(name))
 
 
-EVENT_FIELDS = ("meta", "body", "fmt", "request")
-"""An event hash's fields (``accept.lua`` writes them), in :func:`relay.events.render_event`'s argument order."""
+EVENT_FIELDS = ("meta", "body", "fmt", "request", "assets")
+"""An event hash's fields (``accept.lua`` writes the first four; ``assets`` is the record of its file copies,
+:mod:`relay.assets.records`)."""
+
+AssetsRender = Callable[[bytes, bytes | None], bytes]
+"""``(meta, assets record) -> meta`` with the copies (:meth:`relay.assets.service.Assets.render_meta`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +47,13 @@ class StoredEvent:
     body: bytes
     fmt: bytes
     request: bytes
+    assets: bytes | None = None
 
-    def render(self) -> bytes:
-        return render_event(self.meta, self.body, self.fmt, self.request)
+    def render(self, with_assets: AssetsRender | None = None) -> bytes:
+        meta = self.meta
+        if self.assets is not None and with_assets is not None:
+            meta = with_assets(meta, self.assets)
+        return render_event(meta, self.body, self.fmt, self.request)
 
 
 async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEvent | None]:
@@ -58,8 +66,8 @@ async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEv
 
 
 def _stored(row: list[Any]) -> StoredEvent | None:
-    meta, body, fmt, request = row
-    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"")
+    meta, body, fmt, request, assets = row
+    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"", assets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,7 @@ class Store:
     :param event_ttl_s: how long an event is kept.
     :param track_deadlines: ``(provider, service, now_ms) -> (deadline_ms, horizon_ms)`` of a task first heard of
         through a progress callback (:mod:`relay.tasks`); None tracks no unregistered task.
+    :param assets: adds an event's file copies to it when rendered (``RELAY_ASSETS``).
     """
 
     def __init__(
@@ -111,9 +120,11 @@ class Store:
         dedup_ttl_s: int,
         event_ttl_s: int,
         track_deadlines: Callable[[str, str, int], tuple[int, int]] | None = None,
+        assets: AssetsRender | None = None,
     ) -> None:
         self.redis = redis
         self.track_deadlines = track_deadlines
+        self.assets = assets
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
@@ -178,7 +189,7 @@ class Store:
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""
         stored = await self.get_stored(event_id)
-        return None if stored is None else stored.render()
+        return None if stored is None else stored.render(self.assets)
 
     async def get_stored(self, event_id: str) -> StoredEvent | None:
         """The event's hash as stored, or None when no such event is stored."""
@@ -193,7 +204,8 @@ class Store:
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
         """Rendered events in the order given, None for any that expired (one round trip)."""
-        return [None if stored is None else stored.render() for stored in await read_events(self.redis, event_ids)]
+        found = await read_events(self.redis, event_ids)
+        return [None if stored is None else stored.render(self.assets) for stored in found]
 
     async def task_events(self, provider: str, task_id: str) -> list[bytes]:
         partition = keys.partition_for(provider, task_id, self.partitions)
