@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from relay import ids
 from relay.events import FORMAT_JSON, rfc3339
 from relay.store import keys
-from relay.store.store import EventFilter, Store, stream_order
+from relay.store.store import EventFilter, Store, read_events, stream_order
 
 SCAN_BATCH = 500
 """At most this many stream entries are read per partition to fill one filtered page."""
@@ -74,10 +74,7 @@ async def recent_events(store: Store, flt: EventFilter, limit: int) -> list[Even
     """The newest ``limit`` events matching ``flt`` (newest first), with their delivery status counts."""
     redis = store.redis
     picked = await store.newest(flt, limit)
-    async with redis.pipeline(transaction=False) as pipe:
-        for _, event_id in picked:
-            pipe.hget(keys.event(ids.partition_of(event_id) or 0, event_id), "meta")
-        metas: list[bytes | None] = await pipe.execute()
+    metas = [parts[0] if parts else None for parts in await read_events(redis, [event_id for _, event_id in picked])]
     counts = await delivery_statuses(redis, [event_id for _, event_id in picked])
     rows = []
     for (stream_id, event_id), meta, summary in zip(picked, metas, counts, strict=True):
@@ -153,10 +150,10 @@ async def event_detail(redis: Redis, partitions: int, event_id: str) -> EventDet
     partition = ids.partition_of(event_id)
     if partition is None or partition >= partitions:
         return None
-    row: list[Any] = await redis.hmget(keys.event(partition, event_id), ["meta", "body", "fmt", "request"])
-    meta, body, body_format, request = row
-    if meta is None:
+    parts = (await read_events(redis, [event_id]))[0]
+    if parts is None:
         return None
+    meta, body, body_format, request = parts
     request_info: dict[str, Any] = orjson.loads(request) if request else {}
     # The path holds the callback token, a credential: show the provider part only.
     path = str(request_info.get("path", ""))

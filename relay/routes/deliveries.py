@@ -87,7 +87,6 @@ async def replay(request: Request, event_id: str, wanted: str | None) -> list[De
     created = await request.state.deliveries.create(
         partition,
         event_id=event_id,
-        body=event,
         provider=fields["provider"],
         event_type=fields["type"],
         task_id=fields["task_id"],

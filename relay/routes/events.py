@@ -62,7 +62,7 @@ async def get_event(request: Request) -> Response:
 async def task_events(request: Request) -> Response:
     require_admin(request)
     provider, task_id = request.path_params["provider"], request.path_params["task_id"]
-    events = await request.state.store.task_events(provider, task_id)
+    events = await request.state.store.task_events(provider, task_id, int(request.state.clock() * 1000))
     if not events:
         raise NotFound(f"no events for task {task_id!r} of provider {provider!r}")
     return json_bytes(b'{"data":[' + b",".join(events) + b"]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import importlib.resources
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from redis.commands.core import AsyncScript
 
 from relay import ids
 from relay.events import NewEvent, render_event
-from relay.store import keys
+from relay.store import keys, packing
 from relay.store.writer import ScriptWriter
 
 RedisClient = Redis  # decode_responses=False everywhere: values are bytes.
@@ -84,16 +85,16 @@ class Store:
                 event.dedup_key,
                 keys.event(event.partition, event.id),
                 keys.events_stream(event.partition),
-                keys.task(event.partition, event.provider, event.task_id),
+                keys.task_index(event.partition, now_ms // keys.DAY_MS),
             ],
             [
                 self.dedup_ttl_ms,
                 self.event_ttl_ms,
                 event.id,
-                event.meta,
-                event.body,
-                event.body_format,
-                event.request,
+                packing.pack(event.meta, event.request, event.body_format, event.body),
+                keys.task_field(event.provider, event.task_id),
+                "",
+                "",
                 max(now_ms - self.event_ttl_ms, 0),
                 event.provider,
                 event.type,
@@ -104,36 +105,40 @@ class Store:
         )
         first_id = event_id.decode()
         # A reply naming this very event is its own write, run twice when a dropped connection made the client
-        # resend it: stored, not a duplicate.
-        return AcceptResult(event_id=first_id, duplicate=not stored and first_id != event.id)
+        # resend it: stored, not a duplicate. The script may have moved its millisecond, never its random part.
+        own = first_id[-_RANDOM_AND_PARTITION:] == event.id[-_RANDOM_AND_PARTITION:]
+        return AcceptResult(event_id=first_id, duplicate=not stored and not own)
 
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""
         partition = ids.partition_of(event_id)
         if partition is None or partition >= self.partitions:
             return None
-        row: list[Any] = await self.redis.hmget(keys.event(partition, event_id), ["meta", "body", "fmt", "request"])
-        meta, body, body_format, request = row
-        if meta is None:
-            return None
-        return render_event(meta, body, body_format, request)
+        return (await self.find_events([event_id]))[0]
 
     async def get_events(self, event_ids: list[str]) -> list[bytes]:
         """Rendered events in the order given, skipping any that expired."""
         return [event for event in await self.find_events(event_ids) if event is not None]
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
-        """Rendered events in the order given, None for any that expired (one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
-            rows: list[list[Any]] = await pipe.execute()
-        return [render_event(*row) if row[0] is not None else None for row in rows]
+        """Rendered events in the order given, None for any that expired."""
+        return [render_event(*parts) if parts else None for parts in await read_events(self.redis, event_ids)]
 
-    async def task_events(self, provider: str, task_id: str) -> list[bytes]:
+    async def task_events(self, provider: str, task_id: str, now_ms: int | None = None) -> list[bytes]:
+        """The task's events in arrival order; ``now_ms`` (default: the wall clock) says which days to look in."""
         partition = keys.partition_for(provider, task_id, self.partitions)
-        raw_ids: list[Any] = await self.redis.lrange(keys.task(partition, provider, task_id), 0, -1)
-        return await self.get_events([raw.decode() for raw in raw_ids])
+        today = (int(time.time() * 1000) if now_ms is None else now_ms) // keys.DAY_MS
+        first_day = today - self.event_ttl_ms // keys.DAY_MS - 1
+        field = keys.task_field(provider, task_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(keys.task(partition, provider, task_id), 0, -1)  # events stored before packing
+            for day in range(first_day, today + 1):
+                pipe.hget(keys.task_index(partition, day), field)
+            legacy, *days = await pipe.execute()
+        event_ids = [raw.decode() for raw in legacy]
+        for found in days:
+            event_ids += (found or b"").decode().split()
+        return await self.get_events(event_ids)
 
     async def list_events(self, flt: EventFilter, limit: int, cursor: str | None) -> tuple[list[bytes], str | None]:
         """Newest first. ``cursor`` is the stream position of the last event of the previous page."""
@@ -172,6 +177,44 @@ class Store:
             scanned += len(entries)
             upper = "(" + entries[-1][0].decode()
         return found
+
+
+# An event id ends with 16 random characters and the partition's two; accept.lua may change only what precedes.
+_RANDOM_AND_PARTITION = 18
+_LEGACY_FIELDS = ["meta", "body", "fmt", "request"]
+EventParts = tuple[bytes, bytes, bytes, bytes]
+
+
+async def read_events(redis: RedisClient, event_ids: list[str]) -> list[EventParts | None]:
+    """Each event's ``(meta, body, body format, request)`` as :func:`relay.events.render_event` takes them (meta with
+    its id), None for one not stored; one round trip, a second only for events stored before packing."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for event_id in event_ids:
+            partition = ids.partition_of(event_id) or 0
+            ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else 0
+            pipe.xrange(keys.events_stream(partition), f"{ms}-0", f"{ms}-18446744073709551615")
+        replies: list[Any] = await pipe.execute()
+    found: list[EventParts | None] = []
+    missing: list[int] = []
+    for index, (event_id, entries) in enumerate(zip(event_ids, replies, strict=True)):
+        wanted = event_id.encode()
+        packed = next((fields.get(b"e") for _, fields in entries if fields.get(b"id") == wanted), None)
+        if packed is None:
+            found.append(None)
+            missing.append(index)
+            continue
+        meta, body, body_format, request = packing.unpack(packed)
+        found.append((packing.with_id(meta, event_id), body, body_format, request))
+    if missing:
+        async with redis.pipeline(transaction=False) as pipe:
+            for index in missing:
+                event_id = event_ids[index]
+                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), _LEGACY_FIELDS)
+            rows: list[list[Any]] = await pipe.execute()
+        for index, row in zip(missing, rows, strict=True):
+            if row[0] is not None:
+                found[index] = (row[0], row[1], row[2], row[3])
+    return found
 
 
 def stream_order(entry_id: str) -> tuple[int, int]:

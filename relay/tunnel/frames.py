@@ -22,10 +22,9 @@ from urllib.parse import parse_qsl
 import orjson
 from redis.asyncio import Redis
 
-from relay import ids
 from relay.events import parse_json, render_event
 from relay.signing import webhook_headers
-from relay.store import keys
+from relay.store.store import EventParts, read_events
 from relay.tunnel.channels import KIND_WEBHOOK, Channel, Entry
 
 # Headers that describe one hop's connection, not the message: the forwarding HTTP client sets its own.
@@ -98,12 +97,8 @@ def _stream_ms(entry_id: bytes) -> int:
 
 async def load(redis: Redis, channel: Channel, entries: list[Entry], now_s: float) -> list[tuple[str, Message | None]]:
     """Each entry with its message, or None when its event has expired from the store (one round trip)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for _, fields in entries:
-            if fields.get(b"kind") != KIND_WEBHOOK:
-                event_id = fields[b"id"].decode()
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
-        rows: list[list[Any]] = await pipe.execute()
+    event_ids = [fields[b"id"].decode() for _, fields in entries if fields.get(b"kind") != KIND_WEBHOOK]
+    rows = await read_events(redis, event_ids) if event_ids else []
     loaded: list[tuple[str, Message | None]] = []
     row_iter = iter(rows)
     for entry_id, fields in entries:
@@ -131,10 +126,10 @@ def _webhook(fields: dict[bytes, bytes]) -> Message:
     )
 
 
-def _event(channel: Channel, fields: dict[bytes, bytes], row: list[Any], now_s: float) -> Message | None:
-    meta, body, body_format, request_json = row
-    if meta is None:
+def _event(channel: Channel, fields: dict[bytes, bytes], row: EventParts | None, now_s: float) -> Message | None:
+    if row is None:
         return None
+    meta, body, body_format, request_json = row
     event_id = fields[b"id"].decode()
     common: dict[str, Any] = {
         "id": event_id,
