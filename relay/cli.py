@@ -85,10 +85,8 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
     with redis_for(environ) as embedded:
         settings = load_settings(environ)
-        if embedded:
-            click.echo(f"relay: embedded Redis (AOF) in {settings.data_dir.resolve()}", err=True)
-            click.echo(f"relay: admin token {settings.admin_token}", err=True)
-        click.echo(f"relay: callbacks at {settings.public_url}/hooks/<provider>/<token>; `relay url kie`", err=True)
+        for line in banner(settings, embedded, port):
+            click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:
@@ -107,6 +105,18 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
             log_config=log_config,
             **options,
         )
+
+
+def banner(settings: Settings, embedded: bool, port: int) -> list[str]:
+    """What a newcomer needs at start: where the data is, the dashboard, the token as a shell line, a first URL."""
+    lines = [f"embedded Redis (AOF) and secrets in {settings.data_dir.resolve()}"] if embedded else []
+    lines.append(f"dashboard at {settings.public_url}/dashboard (log in with the admin token)")
+    if embedded:
+        # The shell line the CLI's admin commands (and curl examples) want; generated once, kept in the data dir.
+        lines.append(f"admin token: export RELAY_ADMIN_TOKEN={settings.admin_token}")
+    url_command = "relay url kie" + ("" if port == 8000 else f" --port {port}")
+    lines.append(f"callbacks at {settings.public_url}/hooks/<provider>/<token>; get one with `{url_command}`")
+    return lines
 
 
 def cli_logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -129,8 +139,34 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
 @cli.command(help=URL_HELP)
 @click.argument("provider", type=click.Choice(PROVIDER_NAMES))
 @click.option("--tag", default=None, help="A label carried by every event of this URL (an order id, a user...).")
-def url(provider: str, tag: str | None) -> None:
-    environ = local_environ(os.environ)
+@click.option(
+    "--server", default=None, help="Ask this running relay for the URL (admin API) instead of signing it here."
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Point the URL at the local relay on this port  [default: $RELAY_PUBLIC_URL, else port $PORT or 8000]",
+)
+def url(provider: str, tag: str | None, server: str | None, port: int | None) -> None:
+    if server is not None:
+        click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
+        return
+    environ = dict(os.environ)
+    if not environ.get("RELAY_SECRET_KEY"):
+        # Never generate a key here: a URL signed with a key the running relay does not hold is refused (401).
+        data_dir = data_dir_of(environ).resolve()
+        key_file = data_dir / "secret_key"
+        if not key_file.is_file():
+            raise click.ClickException(
+                f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
+                "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or 8000}"
+            )
+        environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
+        click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
+    if port is not None or not environ.get("RELAY_PUBLIC_URL"):
+        environ["RELAY_PUBLIC_URL"] = f"http://127.0.0.1:{port if port is not None else environ.get('PORT', '8000')}"
     # A URL needs only the secret keys and the public URL: no Redis, no admin token.
     environ.setdefault("REDIS_URL", "unused://")
     environ.setdefault("RELAY_ADMIN_TOKEN", "unused")
@@ -235,17 +271,23 @@ def worker() -> None:
                 runner.run(run(settings))
 
 
+def admin_token() -> tuple[str, str]:
+    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
+    token = os.environ.get("RELAY_ADMIN_TOKEN")
+    if token:
+        return token, "RELAY_ADMIN_TOKEN"
+    path = data_dir_of(os.environ).resolve() / "admin_token"
+    if not path.exists():
+        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
+    return path.read_text().strip(), str(path)
+
+
 def admin_client(server: str | None) -> Any:
     """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
     import httpx
 
-    token = os.environ.get("RELAY_ADMIN_TOKEN")
-    if not token:
-        path = data_dir_of(os.environ) / "admin_token"
-        if not path.exists():
-            raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-        token = path.read_text().strip()
-    base = server or os.environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000"
+    token, _ = admin_token()
+    base = server or os.environ.get("RELAY_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
@@ -262,6 +304,8 @@ def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text
+        if response.status_code == 401:
+            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
         raise click.ClickException(f"{response.status_code}: {message}")
     return response.json() if response.content else None
 

@@ -90,11 +90,10 @@ class Settings:
         if not redis_url:
             raise SettingsError("REDIS_URL is not set; `relay serve` starts an embedded Redis when it is missing")
         keys = config("SECRET_KEY", cast=CommaSeparatedStrings, default="")
-        if not list(keys):
-            raise SettingsError("RELAY_SECRET_KEY is not set; `relay serve` generates one in the data dir")
         admin_token = config("ADMIN_TOKEN", default="")
-        if not admin_token:
-            raise SettingsError("RELAY_ADMIN_TOKEN is not set; `relay serve` generates one in the data dir")
+        missing = [name for name, value in (("SECRET_KEY", list(keys)), ("ADMIN_TOKEN", admin_token)) if not value]
+        if missing:
+            raise SettingsError(missing_secrets_message(missing))
         kie_key = config("KIE_WEBHOOK_HMAC_KEY", default="")
         settings = cls(
             redis_url=redis_url,
@@ -186,6 +185,18 @@ class _EdgeSettings(TypedDict):
     rate_address_per_s: float
     rate_address_burst: int
     replicate_webhook_secret: Secret | None
+
+
+def missing_secrets_message(names: list[str]) -> str:
+    """What to set when REDIS_URL is given without secrets: they are generated only for the embedded Redis."""
+    variables = " and ".join(f"RELAY_{name}" for name in names)
+    exports = "; ".join(
+        f"export RELAY_{name}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" for name in names
+    )
+    return (
+        f"{variables} not set: with REDIS_URL set they are not generated (every process sharing that Redis needs "
+        f"the same values), so set them, e.g. {exports}"
+    )
 
 
 def _edge_settings(config: Config) -> _EdgeSettings:

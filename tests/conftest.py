@@ -16,7 +16,8 @@ from relay.embedded import EmbeddedRedis
 
 ADMIN_TOKEN = "test-admin-token"
 SECRET_KEY = "test-secret-key"
-PROVIDERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "providers"
+# The tests own their provider bodies (tests/fixtures/providers, sources in SOURCES.md there): a fresh clone runs.
+PROVIDERS_DIR = Path(__file__).resolve().parent / "fixtures" / "providers"
 
 
 @pytest.fixture
