@@ -139,6 +139,7 @@ def create_app(
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
         router_task: asyncio.Task[None] | None = None
+        limiter: RateLimiter | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -150,6 +151,11 @@ def create_app(
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
+            limiter = RateLimiter(
+                client,
+                token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
+                address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
+            )
             yield State(
                 settings=resolved,
                 redis=client,
@@ -167,17 +173,15 @@ def create_app(
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
-                limiter=RateLimiter(
-                    client,
-                    token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
-                    address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
-                ),
+                limiter=limiter,
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
                 deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
                 tunnels=TunnelHub(stream_redis, resolved, clock),
             )
         finally:
+            if limiter is not None:
+                await limiter.aclose()  # the last local takes reach the shared buckets
             await stop_worker()
             if router_task is not None:
                 router_task.cancel()
