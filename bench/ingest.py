@@ -82,6 +82,7 @@ def run(options: Options) -> SectionResult:
             nonce=f"{nonce}L",
             senders=LARGE_SENDERS,
             large_bytes=LARGE_BODY_BYTES,
+            large_path=f"/hooks/generic/{tokens.issue('generic', None)}",
         )
     data = {
         "redis": {"appendonly": "yes", "appendfsync": "everysec", "transport": "unix socket"},
