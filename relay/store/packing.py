@@ -50,6 +50,10 @@ def _dictionary(number: int) -> zstd.ZstdDict:
 
 @functools.cache
 def _compressor() -> zstd.ZstdCompressor:
+    return _new_compressor()
+
+
+def _new_compressor() -> zstd.ZstdCompressor:
     # The dictionary id adds bytes to every frame; the codec byte already says which dictionary.
     options: dict[int, int] = {
         zstd.CompressionParameter.dict_id_flag: 0,
@@ -63,9 +67,11 @@ def frame(meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes
     return _HEADER.pack(_FORMATS[body_format], len(meta), len(request)) + meta + request + body
 
 
-def pack(meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes:
+def pack(meta: bytes, request: bytes, body_format: bytes, body: bytes, *, own_compressor: bool = False) -> bytes:
+    """The stored form. ``own_compressor``: for a call from another thread (a compressor is not thread-safe)."""
     framed = frame(meta, request, body_format, body)
-    compressed = _compressor().compress(framed, mode=zstd.ZstdCompressor.FLUSH_FRAME)
+    compressor = _new_compressor() if own_compressor else _compressor()
+    compressed = compressor.compress(framed, mode=zstd.ZstdCompressor.FLUSH_FRAME)
     if compressed.startswith(_MAGIC) and len(compressed) - len(_MAGIC) < len(framed):
         # Every frame starts with the same four bytes: the codec byte stands in for them.
         return bytes((ZSTD_DICT_1,)) + compressed[len(_MAGIC) :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import importlib.resources
 import time
@@ -52,6 +53,8 @@ class EventFilter:
         )
 
 
+# Bodies from this size on are packed in a worker thread.
+OFFLOAD_BYTES = 64 * 1024
 # Listing filters in Python over the stream; this bounds the entries read for one page.
 SCAN_BATCH = 500
 SCAN_LIMIT = 20_000
@@ -80,6 +83,13 @@ class Store:
         ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
         the event may or may not be stored (the provider's retry is deduplicated).
         """
+        if len(event.body) < OFFLOAD_BYTES:
+            packed = packing.pack(event.meta, event.request, event.body_format, event.body)
+        else:
+            # Compressing a large body takes milliseconds, with the GIL released: other callbacks go on meanwhile.
+            packed = await asyncio.to_thread(
+                packing.pack, event.meta, event.request, event.body_format, event.body, own_compressor=True
+            )
         stored, event_id = await self._accept.call(
             [
                 event.dedup_key,
@@ -91,7 +101,7 @@ class Store:
                 self.dedup_ttl_ms,
                 self.event_ttl_ms,
                 event.id,
-                packing.pack(event.meta, event.request, event.body_format, event.body),
+                packed,
                 keys.task_field(event.provider, event.task_id),
                 "",
                 "",
