@@ -108,7 +108,13 @@ def _compare(
     by_name = {server.name: server for server in servers}
     names = [server.name for server in servers]
     for server in servers:
-        wrk(server.url, paths, connections=options.connections, duration_s=options.warmup_s, nonce=f"{nonce}w{server.name}")
+        wrk(
+            server.url,
+            paths,
+            connections=options.connections,
+            duration_s=options.warmup_s,
+            nonce=f"{nonce}w{server.name}",
+        )
     rounds: list[dict[str, Any]] = []
     for number in range(options.rounds):
         # Rotate who goes first, so a load spike from a neighbour does not always hit the same side.
