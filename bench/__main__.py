@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import delivery, ingest, memory, scale, tunnel
-from bench.harness import BENCH_DIR, ROOT, Options, machine
+from bench.harness import BENCH_DIR, ROOT, Options, SectionResult, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
 SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale)}
@@ -68,7 +68,11 @@ def main(argv: list[str]) -> None:
     results = {}
     for name in names:
         print(f"bench: running {name}", file=sys.stderr, flush=True)
-        results[name] = SECTIONS[name].run(options)
+        try:
+            results[name] = SECTIONS[name].run(options)
+        except Exception as exc:  # one failing section must not lose the others' figures
+            print(f"bench: {name} failed: {exc!r}", file=sys.stderr, flush=True)
+            results[name] = SectionResult(data={"error": repr(exc)}, markdown=f"**{name}**: failed ({exc!r})")
     header = (
         f"{started:%Y-%m-%d}, {facts['cores']} cores ({facts['cpu']}), Python {facts['python']}, "
         f"uvicorn {facts['uvicorn']}, "

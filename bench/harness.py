@@ -179,9 +179,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float
             time.sleep(0.05)
 
 
-def fixtures() -> dict[str, str]:
-    """Provider name -> a real callback body of that provider, its task id replaced by the placeholder."""
-    return {path.stem: path.read_text() for path in sorted(FIXTURES_DIR.glob("*.json"))}
+def fixtures(subdir: str = "") -> dict[str, str]:
+    """Provider name -> a real callback body of that provider, its task id replaced by the placeholder.
+
+    ``subdir="1k"``: bodies of about 1 KB shaped as each provider documents them, with ``@@UUID@@``, ``@@NUM@@``,
+    ``@@MS@@`` and ``@@TOKEN@@`` placeholders (``bench.callbacks.fill_body``), for the memory section."""
+    return {path.stem: path.read_text() for path in sorted((FIXTURES_DIR / subdir).glob("*.json"))}
 
 
 def wrk(url: str, paths: Mapping[str, str], *, connections: int, duration_s: float, nonce: str) -> dict[str, Any]:
