@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from bench import delivery, ingest, memory, scale, tunnel
+from bench import delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, SectionResult, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks)}
 DOCS = "docs/benchmarks.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -42,6 +42,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument(
         "--baseline", type=Path, default=None, help="a checkout of the relay before, run side by side (ingest, memory)"
     )
+    parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
+    parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
     parser.add_argument("--docs", action="store_true", help=f"write the tables into {DOCS}")
     args = parser.parse_args(argv)
     options = Options(
@@ -57,6 +59,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         memory_backlog=args.memory_backlog,
         memory_subscriptions=args.memory_subscriptions,
         baseline=args.baseline.resolve() if args.baseline else None,
+        tasks_open=args.tasks_open,
+        tasks_polls=args.tasks_polls,
     )
     return args.sections or list(SECTIONS), options, args.docs
 

@@ -235,6 +235,8 @@ class Options:
     # A checkout of the relay as it was (e.g. `git archive <commit> | tar -x -C DIR`): sections that support it
     # run it side by side with this one, for before/after figures from one run.
     baseline: Path | None = None
+    tasks_open: int = 100_000
+    tasks_polls: int = 2_000
 
 
 @dataclass

@@ -7,19 +7,22 @@ import os
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
 import uvicorn
 
 from relay import __version__
-from relay.config import Settings, SettingsError
+from relay.actions import callback_url
+from relay.admin_client import SERVER_OPTION, call
+from relay.config import CliSettings, Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
+from relay.events_cli import events
 from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
-from relay.routes.events import callback_url
+from relay.simulate.cli import simulate
+from relay.tasks.cli import tasks
 from relay.tokens import CallbackTokens
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
@@ -27,18 +30,24 @@ TUNNEL_HELP = (
     "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
     "byte-exact, resuming after disconnects."
 )
+DEFAULT_SERVER = "http://127.0.0.1:8000"
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
-def data_dir_of(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("RELAY_DATA_DIR", ".relay"))
+def cli_settings(environ: Mapping[str, str]) -> CliSettings:
+    """What the commands read from the environment; a bad value is a one-line usage error, never a traceback."""
+    try:
+        return CliSettings.from_environ(environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment completed for local use: secrets missing from it come from (or go to) the data dir."""
     completed = dict(environ)
-    if not completed.get("REDIS_URL"):
-        for name, value in local_secrets(data_dir_of(environ)).items():
+    local = cli_settings(environ)
+    if not local.redis_url:
+        for name, value in local_secrets(local.data_dir).items():
             completed.setdefault(name, value)
     return completed
 
@@ -51,13 +60,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 @contextmanager
-def redis_for(environ: dict[str, str]) -> Iterator[bool]:
-    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did."""
-    if environ.get("REDIS_URL"):
+def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool]:
+    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did.
+
+    ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
+    """
+    local = cli_settings(environ)
+    if local.redis_url:
         yield False
         return
-    wait_s = float(environ.get("RELAY_REDIS_STARTUP_WAIT_S", "10"))
-    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s) as embedded:
+    with EmbeddedRedis(local.data_dir, startup_wait_s=local.redis_startup_wait_s, supervise=supervise) as embedded:
         environ["REDIS_URL"] = embedded.url
         yield True
 
@@ -78,15 +90,19 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
 
     environ = local_environ(os.environ)
-    log_config = cli_logging_config(environ)
+    local = cli_settings(environ)
+    log_config = logging_config(local.log_level, local.log_format)
     logging.config.dictConfig(log_config)
-    port = port if port is not None else int(environ.get("PORT", "8000"))
-    workers = workers if workers is not None else int(environ.get("WEB_CONCURRENCY", "1"))
+    port = port if port is not None else local.port
+    workers = workers if workers is not None else local.web_concurrency
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
-    with redis_for(environ) as embedded:
+    with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
         for line in banner(settings, embedded, port):
-            click.echo(f"relay: {line}", err=True)
+            if environ.get("RELAY_LOG_FORMAT") == "json":
+                logging.getLogger("relay.cli").info(line)  # one JSON object per line, the banner too
+            else:
+                click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:
@@ -119,10 +135,6 @@ def banner(settings: Settings, embedded: bool, port: int) -> list[str]:
     return lines
 
 
-def cli_logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
-    return logging_config(environ.get("RELAY_LOG_LEVEL", "info"), environ.get("RELAY_LOG_FORMAT", "plain"))
-
-
 def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
@@ -153,9 +165,10 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
         click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
         return
     environ = dict(os.environ)
-    if not environ.get("RELAY_SECRET_KEY"):
+    local = cli_settings(environ)
+    if not local.secret_key:
         # Never generate a key here: a URL signed with a key the running relay does not hold is refused (401).
-        data_dir = data_dir_of(environ).resolve()
+        data_dir = local.data_dir.resolve()
         key_file = data_dir / "secret_key"
         if not key_file.is_file():
             raise click.ClickException(
@@ -165,8 +178,8 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
             )
         environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
         click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
-    if port is not None or not environ.get("RELAY_PUBLIC_URL"):
-        environ["RELAY_PUBLIC_URL"] = f"http://127.0.0.1:{port if port is not None else environ.get('PORT', '8000')}"
+    if port is not None or not local.public_url:
+        environ["RELAY_PUBLIC_URL"] = f"http://127.0.0.1:{port if port is not None else local.port}"
     # A URL needs only the secret keys and the public URL: no Redis, no admin token.
     environ.setdefault("REDIS_URL", "unused://")
     environ.setdefault("RELAY_ADMIN_TOKEN", "unused")
@@ -192,13 +205,13 @@ def tunnel(forward_to: str, server: str | None, channel: str | None, providers: 
 
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
 
-    environ = os.environ
-    token = environ.get("RELAY_ADMIN_TOKEN") or None
-    token_file = data_dir_of(environ) / "admin_token"
+    local = cli_settings(os.environ)
+    token = local.admin_token or None
+    token_file = local.data_dir / "admin_token"
     if token is None and token_file.exists():
         token = token_file.read_text().strip()
     options = TunnelOptions(
-        server=server or environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000",
+        server=server or local.public_url or DEFAULT_SERVER,
         forward_to=forward_to,
         admin_token=token,
         channel=channel,
@@ -227,36 +240,31 @@ def main() -> None:
 
 
 WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."
-SERVER_OPTION = click.option(
-    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
-)
 
 
 @cli.command(help=WORKER_HELP)
 def worker() -> None:
     import asyncio
 
-    from relay.app import open_redis, wait_for_redis
     from relay.delivery.targets import TargetGuard
-    from relay.delivery.transport import delivery_client
-    from relay.delivery.worker import Worker
+    from relay.delivery.worker import delivery_worker
+    from relay.store.connect import open_redis, wait_for_redis
 
     environ = local_environ(os.environ)
-    logging.config.dictConfig(cli_logging_config(environ))
+    local = cli_settings(environ)
+    logging.config.dictConfig(logging_config(local.log_level, local.log_format))
 
     async def run(settings: Settings) -> None:
         client = open_redis(settings)
         guard = TargetGuard(allow_private=settings.allow_private_targets)
-        http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
         try:
             await wait_for_redis(client, settings.redis_startup_wait_s)
-            delivery_worker = Worker(client, http, settings)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, delivery_worker.stop)
-            await delivery_worker.run()
+            async with delivery_worker(client, settings, guard) as worker:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, worker.stop)
+                await worker.run()
         finally:
-            await http.aclose()
             await client.aclose(close_connection_pool=True)
 
     with redis_for(environ):
@@ -269,45 +277,6 @@ def worker() -> None:
             # The worker's time goes to socket writes and callbacks: about a third less CPU per delivery on uvloop.
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(run(settings))
-
-
-def admin_token() -> tuple[str, str]:
-    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
-    token = os.environ.get("RELAY_ADMIN_TOKEN")
-    if token:
-        return token, "RELAY_ADMIN_TOKEN"
-    path = data_dir_of(os.environ).resolve() / "admin_token"
-    if not path.exists():
-        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-    return path.read_text().strip(), str(path)
-
-
-def admin_client(server: str | None) -> Any:
-    """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
-    import httpx
-
-    token, _ = admin_token()
-    base = server or os.environ.get("RELAY_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-
-def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    with admin_client(server) as client:
-        try:
-            response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        if response.status_code == 401:
-            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
-        raise click.ClickException(f"{response.status_code}: {message}")
-    return response.json() if response.content else None
 
 
 @cli.group(help="Manage subscriptions of a running relay (admin API).")
@@ -364,3 +333,8 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
         click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
     if not result["deliveries"]:
         click.echo("no matching subscription")
+
+
+cli.add_command(events)
+cli.add_command(simulate)
+cli.add_command(tasks)

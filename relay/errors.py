@@ -3,13 +3,15 @@
     RelayError                      500 internal_error
     ├── BadRequest                  400 bad_request
     │   ├── UnknownProvider         404 unknown_provider
+    │   ├── UnknownField            400 unknown_field        (a misspelled field must not be silently ignored)
     │   └── TargetRefused           400 target_refused       (a subscriber URL that is malformed or not public)
     ├── Unauthorized                401 unauthorized         (admin API: missing or wrong bearer token)
     ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
-    ├── StoreUnavailable            503 store_unavailable    (Redis down or slow: the provider should retry)
+    ├── StoreUnavailable            503 store_unavailable    (the store missed its deadline: the provider should
+    │                                                         retry; a RedisError is answered the same way)
     ├── Forbidden                   403 forbidden            (client address outside the provider's allow-list)
     ├── RequestTimeout              408 request_timeout      (the body trickled in slower than RELAY_BODY_TIMEOUT_S)
     ├── RateLimited                 429 rate_limited         (with Retry-After)
@@ -44,6 +46,22 @@ class UnknownProvider(BadRequest):
     def __init__(self, provider: str, known: list[str]) -> None:
         super().__init__(f"unknown provider {provider!r}; expected one of {sorted(known)}")
         self.provider = provider
+
+
+class UnknownField(BadRequest):
+    code = "unknown_field"
+
+    def __init__(self, fields: list[str], allowed: list[str], where: str) -> None:
+        names = ", ".join(repr(name) for name in fields)
+        super().__init__(f"unknown field{'s' if len(fields) > 1 else ''} {names}; {where} takes {', '.join(allowed)}")
+        self.fields = fields
+
+    @classmethod
+    def refuse(cls, body: dict[str, object], allowed: list[str], where: str) -> None:
+        """Raise when ``body`` has keys outside ``allowed``: ``"filters"`` for ``"filter"`` would match everything."""
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise cls(unknown, allowed, where)
 
 
 class Unauthorized(RelayError):

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from relay.app import create_app
 from relay.cli import cli
-from relay.config import Settings
+from relay.config import CliSettings, Settings
 from relay.tokens import CallbackTokens
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import run_server, unused_port
@@ -36,6 +37,35 @@ def test_url_refuses_unknown_providers() -> None:
 
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "value", "message"),
+    [
+        ("serve", "PORT", "eighty", "PORT must be an integer, got 'eighty'"),
+        ("serve", "WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be between 1 and 1024, got '0'"),
+        ("serve", "RELAY_REDIS_STARTUP_WAIT_S", "soon", "RELAY_REDIS_STARTUP_WAIT_S must be a number, got 'soon'"),
+        ("worker", "RELAY_LOG_LEVEL", "loud", "RELAY_LOG_LEVEL must be one of"),
+        ("worker", "RELAY_LOG_FORMAT", "xml", "RELAY_LOG_FORMAT must be one of"),
+        ("subscriptions list", "PORT", "eighty", "PORT must be an integer"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path, command: str, name: str, value: str, message: str) -> None:
+    env = {"RELAY_DATA_DIR": str(tmp_path / "data"), "RELAY_ADMIN_TOKEN": "t", name: value}
+
+    result = CliRunner().invoke(cli, command.split(), env=env)
+
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, ValueError) and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"Error: {message}")
+    assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
+def test_good_settings_reach_the_commands(tmp_path: Path) -> None:
+    # Positive control for the refusals above: the same variables, well formed, are read (no error).
+    env = {"PORT": "8123", "WEB_CONCURRENCY": "2", "RELAY_LOG_LEVEL": "DEBUG", "RELAY_DATA_DIR": str(tmp_path)}
+    local = CliSettings.from_environ(env)
+    assert (local.port, local.web_concurrency, local.log_level, local.data_dir) == (8123, 2, "debug", tmp_path)
 
 
 def test_serve_runs_on_an_embedded_redis_and_keeps_data_across_restarts(tmp_path: Path) -> None:

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from relay.clientip import client_address
+from relay.clientip import client_address, rate_key
 from relay.dashboard import actions, live, queries, session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import error_page, page, read_form, safe_next, viewer
+from relay.logs import kv
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _notice(request: Request) -> str | None:
 
 
 async def login_form(request: Request) -> Response:
-    if session.current(request) is not None:
+    if await session.current(request) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     context = {"next": safe_next(request.query_params.get("next")), "error": None, "notice": _notice(request)}
     return page(request, "login.html", context)
@@ -44,11 +45,14 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     address = client_address(request, request.state.settings.trusted_proxies)
-    await request.state.limiter.check_login(address or "unknown", int(request.state.clock() * 1000))
+    # The admin API's wrong tokens take from the same bucket (relay/adminthrottle.py): one limit for both doors.
+    await request.state.limiter.check_login(
+        rate_key(address) if address else "unknown", int(request.state.clock() * 1000)
+    )
     form = await read_form(request) or {}
     target = safe_next(form.get("next"))
     if not session.token_matches(request.state.settings, form.get("token", "")):
-        logger.warning("dashboard login refused client=%s", address)
+        logger.warning("dashboard login refused", extra=kv(client=address))
         context = {"next": target, "error": "That is not the admin token.", "notice": None}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(target, status_code=303)
@@ -73,7 +77,7 @@ async def events_page(request: Request, sess: Session) -> Response:
 @viewer
 async def event_page(request: Request, sess: Session) -> Response:
     event_id = request.path_params["event_id"]
-    detail = await queries.event_detail(request.state.redis, request.state.settings.partitions, event_id)
+    detail = await queries.event_detail(request.state.store, event_id)
     if detail is None:
         return error_page(request, 404, "No such event", "It never arrived, or it expired.", sess)
     context = {
@@ -107,8 +111,7 @@ async def callback_urls_page(request: Request, sess: Session) -> Response:
 
 @viewer
 async def tunnels_page(request: Request, sess: Session) -> Response:
-    context = {"tunnels": await request.state.tunnels.dashboard_tunnels(), "nav": "tunnels"}
-    return page(request, "tunnels.html", context, sess=sess)
+    return page(request, "tunnels.html", await views.tunnels_context(request), sess=sess)
 
 
 async def static(request: Request) -> Response:

@@ -16,20 +16,25 @@ the data (FLUSHALL, a restart without persistence) is recreated, and scripts Red
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from relay.config import Settings
 from relay.delivery.dispatch import Dispatcher
 from relay.delivery.ingest import Ingest
 from relay.delivery.schedule import error_backoff_s
-from relay.delivery.transport import DeliveryClient
+from relay.delivery.targets import TargetGuard
+from relay.delivery.transport import DeliveryClient, delivery_client
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionCache, SubscriptionStore
+from relay.store.tasks import TaskStore
+from relay.tasks.notify import NotifyTargets
+from relay.tasks.poller import Poller
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +69,12 @@ class Worker:
             http=http,
             settings=settings,
             clock=clock,
+            notify_targets=NotifyTargets(
+                TaskStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
+            ),
         )
+        # Tasks past their deadline are polled where deliveries are made (relay.tasks).
+        self.poller = Poller(redis, settings, clock) if settings.tasks_poller else None
         ingest_lease_ms = int(min(settings.delivery_lease_s, MAX_INGEST_LEASE_S) * 1000)
         self.ingest = Ingest(
             events=Store(
@@ -90,27 +100,31 @@ class Worker:
         """Begin draining; :meth:`run` returns once in-flight attempts finished or the grace period ended."""
         self._stopping = True
         self.dispatcher.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        self.ingest.stop()
         if self._ingest_task is not None:
             # Ingest has nothing in flight worth waiting for (each batch is one atomic script): no need to sit
             # out a blocked XREADGROUP.
             self._ingest_task.cancel()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
     async def run(self) -> None:
         await self._ensure_groups()
-        logger.info("worker started token=%s partitions=%d", self.token, self.settings.partitions)
+        logger.info("worker started", extra=kv(token=self.token, partitions=self.settings.partitions))
         async with asyncio.TaskGroup() as group:
             self._ingest_task = group.create_task(self.ingest.run())
+            if self.poller is not None:
+                group.create_task(self.poller.run())
             if self._stopping:
                 self._ingest_task.cancel()
+                if self.poller is not None:
+                    self.poller.stop()
             await self.dispatcher.run()
             self._ingest_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ingest_task
-        logger.info("worker stopped token=%s", self.token)
+            # Waits without taking on the ingest task's CancelledError: a cancel of run() itself (a caller's
+            # deadline) must still end it, not be swallowed here as the ingest task's own.
+            await asyncio.wait([self._ingest_task])
+        logger.info("worker stopped", extra=kv(token=self.token))
 
     async def _ensure_groups(self) -> None:
         failures = 0
@@ -121,5 +135,18 @@ class Worker:
             except Exception as exc:
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("creating consumer groups failed retry_in_s=%.2f error=%r", delay, str(exc))
+                logger.warning("creating consumer groups failed", extra=kv(retry_in_s=round(delay, 2), error=str(exc)))
                 await asyncio.sleep(delay)
+
+
+@asynccontextmanager
+async def delivery_worker(
+    redis: RedisClient, settings: Settings, guard: TargetGuard, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Worker]:
+    """A worker as ``relay serve`` and ``relay worker`` run it: with its own outbound client (connections checked
+    by ``guard`` against private targets, no redirects), closed when the block ends."""
+    http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
+    try:
+        yield Worker(redis, http, settings, clock)
+    finally:
+        await http.aclose()

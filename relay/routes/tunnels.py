@@ -9,9 +9,9 @@ from starlette.responses import JSONResponse, Response
 from relay import ids
 from relay.auth import require_admin
 from relay.bodies import read_body
-from relay.errors import BadRequest, NotAcceptable, NotFound
-from relay.events import RequestInfo
-from relay.tunnel.channels import KIND_WEBHOOK, Channel, ChannelFilter
+from relay.errors import BadRequest, NotAcceptable, NotFound, UnknownField
+from relay.events import EVENT_TYPES, RequestInfo
+from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
 from relay.tunnel.streams import TunnelHub, resume_point
 
 WEBHOOK_PREFIX = "whk_"
@@ -42,9 +42,19 @@ async def create_tunnel(request: Request) -> Response:
         raise BadRequest('body must be a JSON object like {"filter": {"providers": ["kie"]}, "mode": "raw"}') from exc
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object like {"filter": {"providers": ["kie"]}, "mode": "raw"}')
+    UnknownField.refuse(body, ["filter", "mode"], "POST /v1/tunnels")
     mode = body.get("mode", "event")
+    flt = ChannelFilter.parse(body.get("filter"))
+    for name, values, known in (
+        ("providers", flt.providers, request.state.providers),
+        ("types", flt.types, EVENT_TYPES),
+    ):
+        if set(values) - set(known):
+            raise BadRequest(
+                f"unknown filter.{name} {sorted(set(values) - set(known))}; expected any of {sorted(known)}"
+            )
     now_ms = int(request.state.clock() * 1000)
-    channel = await _hub(request).channels.create(ChannelFilter.parse(body.get("filter")), mode, now_ms)
+    channel = await _hub(request).channels.create(flt, mode, now_ms)
     # The secret is shown once, here: the developer verifies event-mode signatures with it locally.
     payload = {**channel.public(), **_urls(request.state.settings.public_url, channel.name), "secret": channel.secret}
     return JSONResponse(payload, status_code=201)

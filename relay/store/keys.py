@@ -12,7 +12,7 @@ relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  o
                                                                              provider, type, task_id, tag, e (the
                                                                              packed event: relay.store.packing);
                                                                              entry id <ms of the event id>-<n>
-relay:{pNN}:tasks:<day>                hash    RELAY_EVENT_TTL_S + 1 day     the task index of one UTC day (day =
+relay:{pNN}:taskday:<day>              hash    RELAY_EVENT_TTL_S + 1 day     the task index of one UTC day (day =
                                                                              unix ms // 86,400,000): 16-byte digest
                                                                              of provider + task id -> the ids of its
                                                                              events stored that day, in arrival
@@ -51,12 +51,23 @@ relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  wh
 relay:{subs}:version                   string  none                          a random token rewritten by every
                                                                              subscription write; workers reload
                                                                              their copy when it changes
+relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
+                                                                             random id logged out (its cookie is dead)
+relay:{pNN}:taskrec:<sha256>          hash    none while open,              one tracked task (relay.tasks): provider,
+                                               RELAY_EVENT_TTL_S once        task id, service, status, deadline, polls,
+                                               terminal                      notify target; see relay.store.tasks
+relay:{pNN}:polls                      zset    none                          open task digest -> when its next poll or
+                                                                             deadline check is due (ms); while a
+                                                                             poller holds it, its lease end
+relay:{pNN}:tasks                      zset    trimmed past RELAY_EVENT_TTL_S  task digest -> creation time (ms), for
+                                                                             listing
 =====================================  ======  ============================  =========================================
 
 Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
 partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
-deliveries is one script in one slot.
+deliveries is one script in one slot. A tracked task lives in the partition of its events too, so storing an event
+and moving its task on (accept.lua) is one script.
 """
 
 from __future__ import annotations
@@ -85,8 +96,9 @@ def _tag(partition: int) -> str:
     return f"{PREFIX}{{p{partition:02x}}}:"
 
 
-def dedup(partition: int, provider: str, task_id: str, state: str) -> str:
-    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state)}"
+def dedup(partition: int, provider: str, task_id: str, state: str, tag: str = "") -> str:
+    """One callback's identity: provider, task, state and the callback URL's tag (tenants may share task ids)."""
+    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state, tag)}"
 
 
 def event(partition: int, event_id: str) -> str:
@@ -109,7 +121,7 @@ DAY_MS = 86_400_000
 
 
 def task_index(partition: int, day: int) -> str:
-    return f"{_tag(partition)}tasks:{day}"
+    return f"{_tag(partition)}taskday:{day}"
 
 
 def task_field(provider: str, task_id: str) -> bytes:
@@ -180,3 +192,30 @@ def tunnel_buffer(channel: str) -> str:
 
 def subscriptions_version() -> str:
     return f"{SUBSCRIPTIONS_TAG}version"
+
+
+# --- dashboard sessions (relay/store/sessions.py) ---
+
+
+def dashboard_logout(sid: str) -> str:
+    return f"{PREFIX}dash:logout:{sid}"
+
+
+# -- tracked tasks (relay.tasks) ---------------------------------------------------------------------------------
+
+
+def task_digest(provider: str, task_id: str) -> str:
+    """The member naming a task in ``polls`` and ``tasks``; the same digest as its events list key."""
+    return _digest(provider, task_id)
+
+
+def task_record(partition: int, digest: str) -> str:
+    return f"{_tag(partition)}taskrec:{digest}"
+
+
+def task_polls(partition: int) -> str:
+    return f"{_tag(partition)}polls"
+
+
+def tasks_index(partition: int) -> str:
+    return f"{_tag(partition)}tasks"

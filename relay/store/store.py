@@ -6,13 +6,14 @@ import asyncio
 import heapq
 import importlib.resources
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from relay import ids
+from relay.errors import StoreUnavailable
 from relay.events import NewEvent, render_event
 from relay.store import keys, packing
 from relay.store.writer import ScriptWriter
@@ -24,8 +25,35 @@ def script_source(name: str) -> str:
     return importlib.resources.files("relay.store.scripts").joinpath(f"{name}.lua").read_text()
 
 
-def load_script(redis: RedisClient, name: str) -> AsyncScript:
-    return redis.register_script(script_source(name))
+def load_script(redis: RedisClient, name: str) -> ScriptWriter:
+    """The one way the relay runs a Lua script of ``scripts/``: ``await load_script(redis, name).call(keys, args)``.
+
+    Concurrent calls share a pipelined round trip, and a script Redis forgot (restart, SCRIPT FLUSH) is loaded again.
+    """
+    return ScriptWriter(redis, script_source(name))
+
+
+EVENT_FIELDS = ("meta", "body", "fmt", "request")
+"""An event's parts (``relay.store.packing`` packs them; events stored before were hashes of these fields), in
+:func:`relay.events.render_event`'s argument order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: ``meta`` is the normalized event's JSON without ``raw``."""
+
+    meta: bytes
+    body: bytes
+    fmt: bytes
+    request: bytes
+
+    def render(self) -> bytes:
+        return render_event(self.meta, self.body, self.fmt, self.request)
+
+
+def _stored(row: list[Any]) -> StoredEvent | None:
+    meta, body, fmt, request = row
+    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +95,32 @@ class Store:
     :param partitions: how many partitions events are spread over (``RELAY_PARTITIONS``).
     :param dedup_ttl_s: how long a callback is remembered for deduplication.
     :param event_ttl_s: how long an event is kept.
+    :param track_deadlines: ``(provider, service, now_ms) -> (deadline_ms, horizon_ms)`` of a task first heard of
+        through a progress callback (:mod:`relay.tasks`); None tracks no unregistered task.
     """
 
-    def __init__(self, redis: RedisClient, *, partitions: int, dedup_ttl_s: int, event_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        partitions: int,
+        dedup_ttl_s: int,
+        event_ttl_s: int,
+        track_deadlines: Callable[[str, str, int], tuple[int, int]] | None = None,
+    ) -> None:
         self.redis = redis
+        self.track_deadlines = track_deadlines
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
         # Accepts of concurrent requests share one round trip (group commit); see relay.store.writer.
-        self._accept = ScriptWriter(redis, script_source("accept"))
+        self._accept = load_script(redis, "accept")
 
     async def accept(self, event: NewEvent, now_ms: int, timeout_s: float | None = None) -> AcceptResult:
         """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written.
 
-        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
-        the event may or may not be stored (the provider's retry is deduplicated).
+        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, :class:`StoreUnavailable`
+        (503), and the event may or may not be stored (the provider's retry is deduplicated).
         """
         if len(event.body) < OFFLOAD_BYTES:
             packed = packing.pack(event.meta, event.request, event.body_format, event.body)
@@ -90,41 +129,67 @@ class Store:
             packed = await asyncio.to_thread(
                 packing.pack, event.meta, event.request, event.body_format, event.body, own_compressor=True
             )
-        stored, event_id = await self._accept.call(
-            [
-                event.dedup_key,
-                keys.event(event.partition, event.id),
-                keys.events_stream(event.partition),
-                keys.task_index(event.partition, now_ms // keys.DAY_MS),
-            ],
-            [
-                self.dedup_ttl_ms,
-                self.event_ttl_ms,
-                event.id,
-                packed,
-                keys.task_field(event.provider, event.task_id),
-                "",
-                "",
-                max(now_ms - self.event_ttl_ms, 0),
-                event.provider,
-                event.type,
-                event.task_id,
-                event.tag,
-            ],
-            timeout_s,
-        )
+        digest = keys.task_digest(event.provider, event.task_id)
+        service, deadline_ms, horizon_ms = "", 0, 0
+        if event.service and self.track_deadlines is not None:
+            service = event.service
+            deadline_ms, horizon_ms = self.track_deadlines(event.provider, service, now_ms)
+        try:
+            stored, event_id = await self._accept.call(
+                [
+                    event.dedup_key,
+                    keys.event(event.partition, event.id),
+                    keys.events_stream(event.partition),
+                    keys.task_index(event.partition, now_ms // keys.DAY_MS),
+                    keys.task_record(event.partition, digest),
+                    keys.task_polls(event.partition),
+                    keys.tasks_index(event.partition),
+                ],
+                [
+                    self.dedup_ttl_ms,
+                    self.event_ttl_ms,
+                    event.id,
+                    packed,
+                    keys.task_field(event.provider, event.task_id),
+                    "",
+                    "",
+                    max(now_ms - self.event_ttl_ms, 0),
+                    event.provider,
+                    event.type,
+                    event.task_id,
+                    event.tag,
+                    event.status,
+                    digest,
+                    now_ms,
+                    service,
+                    deadline_ms,
+                    horizon_ms,
+                    event.source,
+                ],
+                timeout_s,
+            )
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"the event store did not answer within {timeout_s} s; retry later") from exc
         first_id = event_id.decode()
         # A reply naming this very event is its own write, run twice when a dropped connection made the client
         # resend it: stored, not a duplicate. The script may have moved its millisecond, never its random part.
         own = first_id[-_RANDOM_AND_PARTITION:] == event.id[-_RANDOM_AND_PARTITION:]
         return AcceptResult(event_id=first_id, duplicate=not stored and not own)
 
+    async def ping(self) -> None:
+        await self.redis.ping()
+
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""
+        stored = await self.get_stored(event_id)
+        return None if stored is None else stored.render()
+
+    async def get_stored(self, event_id: str) -> StoredEvent | None:
+        """The event as stored, or None when no such event is stored."""
         partition = ids.partition_of(event_id)
         if partition is None or partition >= self.partitions:
             return None
-        return (await self.find_events([event_id]))[0]
+        return (await read_events(self.redis, [event_id]))[0]
 
     async def get_events(self, event_ids: list[str]) -> list[bytes]:
         """Rendered events in the order given, skipping any that expired."""
@@ -132,7 +197,7 @@ class Store:
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
         """Rendered events in the order given, None for any that expired."""
-        return [render_event(*parts) if parts else None for parts in await read_events(self.redis, event_ids)]
+        return [None if stored is None else stored.render() for stored in await read_events(self.redis, event_ids)]
 
     async def task_events(self, provider: str, task_id: str, now_ms: int | None = None) -> list[bytes]:
         """The task's events in arrival order; ``now_ms`` (default: the wall clock) says which days to look in."""
@@ -191,20 +256,18 @@ class Store:
 
 # An event id ends with 16 random characters and the partition's two; accept.lua may change only what precedes.
 _RANDOM_AND_PARTITION = 18
-_LEGACY_FIELDS = ["meta", "body", "fmt", "request"]
-EventParts = tuple[bytes, bytes, bytes, bytes]
 
 
-async def read_events(redis: RedisClient, event_ids: list[str]) -> list[EventParts | None]:
-    """Each event's ``(meta, body, body format, request)`` as :func:`relay.events.render_event` takes them (meta with
-    its id), None for one not stored; one round trip, a second only for events stored before packing."""
+async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEvent | None]:
+    """The stored events in the order given (meta with its id), None for any not stored or expired; one round
+    trip, a second only for events stored before packing (hashes)."""
     async with redis.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
-            partition = ids.partition_of(event_id) or 0
-            ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else 0
-            pipe.xrange(keys.events_stream(partition), f"{ms}-0", f"{ms}-18446744073709551615")
+            partition = ids.partition_of(event_id)
+            ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if partition is not None else 0
+            pipe.xrange(keys.events_stream(partition or 0), f"{ms}-0", f"{ms}-18446744073709551615")
         replies: list[Any] = await pipe.execute()
-    found: list[EventParts | None] = []
+    found: list[StoredEvent | None] = []
     missing: list[int] = []
     for index, (event_id, entries) in enumerate(zip(event_ids, replies, strict=True)):
         wanted = event_id.encode()
@@ -214,16 +277,15 @@ async def read_events(redis: RedisClient, event_ids: list[str]) -> list[EventPar
             missing.append(index)
             continue
         meta, body, body_format, request = packing.unpack(packed)
-        found.append((packing.with_id(meta, event_id), body, body_format, request))
+        found.append(StoredEvent(packing.with_id(meta, event_id), body, body_format, request))
     if missing:
         async with redis.pipeline(transaction=False) as pipe:
             for index in missing:
                 event_id = event_ids[index]
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), _LEGACY_FIELDS)
+                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), EVENT_FIELDS)
             rows: list[list[Any]] = await pipe.execute()
         for index, row in zip(missing, rows, strict=True):
-            if row[0] is not None:
-                found[index] = (row[0], row[1], row[2], row[3])
+            found[index] = _stored(row)
     return found
 
 

@@ -20,12 +20,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from redis.asyncio import Redis
 
-from relay.events import parse_json, render_event
+from relay.events import parse_json
 from relay.signing import webhook_headers
-from relay.store.store import EventParts, read_events
-from relay.tunnel.channels import KIND_WEBHOOK, Channel, Entry
+from relay.store.channels import KIND_WEBHOOK, Channel, Entry
+from relay.store.store import RedisClient, StoredEvent, read_events
 
 # Headers that describe one hop's connection, not the message: the forwarding HTTP client sets its own.
 HOP_BY_HOP = frozenset(
@@ -91,14 +90,12 @@ def forwardable(headers: list[list[str]]) -> list[tuple[str, str]]:
     return [(name.lower(), value) for name, value in headers if name.lower() not in HOP_BY_HOP]
 
 
-def _stream_ms(entry_id: bytes) -> int:
-    return int(entry_id.split(b"-", 1)[0])
-
-
-async def load(redis: Redis, channel: Channel, entries: list[Entry], now_s: float) -> list[tuple[str, Message | None]]:
+async def load(
+    redis: RedisClient, channel: Channel, entries: list[Entry], now_s: float
+) -> list[tuple[str, Message | None]]:
     """Each entry with its message, or None when its event has expired from the store (one round trip)."""
     event_ids = [fields[b"id"].decode() for _, fields in entries if fields.get(b"kind") != KIND_WEBHOOK]
-    rows = await read_events(redis, event_ids) if event_ids else []
+    rows = await read_events(redis, event_ids)
     loaded: list[tuple[str, Message | None]] = []
     row_iter = iter(rows)
     for entry_id, fields in entries:
@@ -126,10 +123,10 @@ def _webhook(fields: dict[bytes, bytes]) -> Message:
     )
 
 
-def _event(channel: Channel, fields: dict[bytes, bytes], row: EventParts | None, now_s: float) -> Message | None:
+def _event(channel: Channel, fields: dict[bytes, bytes], row: StoredEvent | None, now_s: float) -> Message | None:
     if row is None:
         return None
-    meta, body, body_format, request_json = row
+    body, request_json = row.body, row.request
     event_id = fields[b"id"].decode()
     common: dict[str, Any] = {
         "id": event_id,
@@ -148,7 +145,7 @@ def _event(channel: Channel, fields: dict[bytes, bytes], row: EventParts | None,
             headers=forwardable(request["headers"]),
             body=body,
         )
-    rendered = render_event(meta, body, body_format, request_json)
+    rendered = row.render()
     # Signed when sent, not when received: a replayed event must still pass the receiver's timestamp tolerance.
     signed = webhook_headers([channel.secret], event_id, int(now_s), rendered)
     return Message(

@@ -23,11 +23,12 @@ import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from relay.errors import RateLimited
+from relay.logs import kv
 from relay.store import keys
-from relay.store.store import load_script, script_source
+from relay.store.store import script_source
 from relay.store.writer import ScriptWriter
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class RateLimiter:
         self.login = login
         self.timeout_s = timeout_s
         self.sync_s = sync_s
-        self._take = load_script(redis, "ratelimit")
+        self._take = ScriptWriter(redis, script_source("ratelimit"))
         self._sync_writer = ScriptWriter(redis, script_source("ratelimit_sync"))
         self._local: dict[tuple[str, str], _LocalBucket] = {}
         self._now_ms = 0
@@ -152,34 +153,25 @@ class RateLimiter:
             return 0
         taken = local.taken
         local.taken = 0
+        bucket = local.bucket
         try:
-            async with asyncio.timeout(self.timeout_s):
-                try:
-                    level, (allowed, retry_after_ms) = await self._sync_and_take(local, taken, now_ms)
-                except NoScriptError:
-                    await self.redis.script_load(self._sync_writer.source)
-                    await self.redis.script_load(self._take.script)
-                    level, (allowed, retry_after_ms) = await self._sync_and_take(local, taken, now_ms)
+            level = float(
+                await self._sync_writer.call(
+                    [local.key], [bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, taken], timeout_s=self.timeout_s
+                )
+            )
         except (RedisError, OSError, TimeoutError) as exc:
             local.taken += taken
-            logger.warning("rate limiter unavailable, request let through error=%s", type(exc).__name__)
+            logger.warning("rate limiter unavailable, request let through", extra=kv(error=type(exc).__name__))
             return 0
-        local.tokens = float(level) - 1 if allowed else float(level)
         local.ts = max(local.ts, now_ms)
-        return 0 if allowed else max(1, int(retry_after_ms))
-
-    async def _sync_and_take(self, local: _LocalBucket, taken: int, now_ms: int) -> tuple[bytes, list[int]]:
-        bucket = local.bucket
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # EVALSHA by name: a cluster pipeline refuses Script objects (they would load scripts mid-pipeline).
-            pipe.execute_command(
-                "EVALSHA", self._sync_writer.sha, 1, local.key, bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, taken
-            )
-            pipe.execute_command(
-                "EVALSHA", self._take.sha, 1, local.key, bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms
-            )
-            level, took = await pipe.execute()
-        return level, took
+        if level < 1:
+            local.tokens = level
+            return math.ceil((1 - level) * 1000 / bucket.per_s)
+        # Taken here, sent with the next sync.
+        local.tokens = level - 1
+        local.taken += 1
+        return 0
 
     async def _sync_loop(self) -> None:
         while True:
@@ -214,7 +206,7 @@ class RateLimiter:
             local.tokens = float(reply) - local.taken
             local.ts = now_ms
         if errors:
-            logger.warning("rate limiter sync failed buckets=%d error=%s", len(errors), type(errors[0]).__name__)
+            logger.warning("rate limiter sync failed", extra=kv(buckets=len(errors), error=type(errors[0]).__name__))
 
     async def aclose(self) -> None:
         """Stop syncing, after one last sync so the shared buckets hold every take."""
@@ -226,33 +218,32 @@ class RateLimiter:
         await self.sync()
 
     async def check_login(self, address: str, now_ms: int) -> None:
-        """One dashboard login attempt from ``address``: guessing the admin token must stay slow."""
+        """One try at the admin token from ``address`` (a dashboard login, or an admin API request answered 401):
+        guessing the admin token must stay slow, through either door."""
         await self._check([("client address", keys.rate_login(address), self.login)], now_ms)
 
-    async def _check(self, checks: list[tuple[str, str, Bucket]], now_ms: int) -> None:
+    async def login_allowed(self, address: str, now_ms: int) -> None:
+        """Raise :class:`RateLimited` while ``address`` has no tries left, without taking one."""
+        await self._check([("client address", keys.rate_login(address), self.login)], now_ms, cost=0)
+
+    async def _check(self, checks: list[tuple[str, str, Bucket]], now_ms: int, cost: int = 1) -> None:
         if not checks:
             return
         try:
             async with asyncio.timeout(self.timeout_s):
-                try:
-                    results = await self._take_all(checks, now_ms)
-                except NoScriptError:
-                    # First use, or Redis restarted (or a cluster node): load the script and try once more.
-                    await self.redis.script_load(self._take.script)
-                    results = await self._take_all(checks, now_ms)
+                results = await self._take_all(checks, now_ms, cost)
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("rate limiter unavailable, request let through error=%s", type(exc).__name__)
+            logger.warning("rate limiter unavailable, request let through", extra=kv(error=type(exc).__name__))
             return
         for (scope, _, _), (allowed, retry_after_ms) in zip(checks, results, strict=True):
             if not allowed:
                 raise RateLimited(scope, max(1, math.ceil(int(retry_after_ms) / 1000)))
 
-    async def _take_all(self, checks: list[tuple[str, str, Bucket]], now_ms: int) -> list[list[int]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for _, key, bucket in checks:
-                # EVALSHA by name: a cluster pipeline refuses Script objects (they would load scripts mid-pipeline).
-                pipe.execute_command(
-                    "EVALSHA", self._take.sha, 1, key, bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms
-                )
-            results: list[list[int]] = await pipe.execute()
+    async def _take_all(self, checks: list[tuple[str, str, Bucket]], now_ms: int, cost: int) -> list[list[int]]:
+        # Queued in the same loop iteration, the buckets' calls go to Redis in one pipelined round trip.
+        calls = [
+            self._take.call([key], [bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, cost])
+            for _, key, bucket in checks
+        ]
+        results: list[list[int]] = await asyncio.gather(*calls)
         return results
