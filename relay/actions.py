@@ -77,7 +77,6 @@ async def replay(state: AppState, event_id: str, wanted: str | None) -> list[Del
     created = await state.deliveries.create(
         partition,
         event_id=event_id,
-        body=event,
         provider=fields["provider"],
         event_type=fields["type"],
         task_id=fields["task_id"],

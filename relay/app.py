@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from relay.adminthrottle import AdminGuessThrottle
 from relay.assets.copier import BACKFILL_S
@@ -30,7 +31,7 @@ from relay.errors import RelayError
 from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
-from relay.routes import ROUTES
+from relay.routes import ROUTES, inbound
 from relay.store.connect import disconnect as disconnect_streams
 from relay.store.connect import open_redis, open_stream_redis, wait_for_redis
 from relay.store.deliveries import DeliveryStore
@@ -95,6 +96,22 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error")
 
 
+class RelayApp(Starlette):
+    """The relay's Starlette app, with callbacks served ahead of its middleware and router: ``POST /hooks/...`` is
+    most of the traffic and does little work, so the layers every other route needs were a large share of its
+    cost. The callback route stays in the router (for the OpenAPI document and a mounted app's paths)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            params = inbound.callback_params(scope["path"])
+            if params is not None:
+                scope["app"] = self
+                scope["path_params"] = params
+                await inbound.serve_callback(scope, receive, send, self.exception_handlers)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None, clock: Callable[[], float] = time.time, resolver: Resolver = system_resolver
 ) -> Starlette:
@@ -115,6 +132,7 @@ def create_app(
         stream_redis = open_stream_redis(resolved)
         router_task: asyncio.Task[None] | None = None
         http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=3, write=3, pool=3), follow_redirects=False)
+        limiter: RateLimiter | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -130,6 +148,11 @@ def create_app(
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
+            limiter = RateLimiter(
+                client,
+                token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
+                address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
+            )
             schedule = Schedule.from_settings(resolved)
             store = Store(
                 client,
@@ -154,11 +177,7 @@ def create_app(
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
-                limiter=RateLimiter(
-                    client,
-                    token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
-                    address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
-                ),
+                limiter=limiter,
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
                 deliveries=deliveries,
@@ -174,6 +193,8 @@ def create_app(
                 assets=assets,
             )
         finally:
+            if limiter is not None:
+                await limiter.aclose()  # the last local takes reach the shared buckets
             await stop_worker()
             if router_task is not None:
                 router_task.cancel()
@@ -184,7 +205,7 @@ def create_app(
             await client.aclose(close_connection_pool=True)
             await http.aclose()
 
-    return Starlette(
+    return RelayApp(
         routes=ROUTES,
         middleware=[Middleware(AdminGuessThrottle)],
         exception_handlers={

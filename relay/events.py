@@ -1,8 +1,8 @@
 """The normalized event: built from one callback, stored once, rendered the same way everywhere.
 
-An event is stored as ``meta`` (its JSON without ``raw``) plus the raw body bytes. Rendering splices ``raw`` back
-in: a JSON body is inserted verbatim (it parsed as strict JSON, so the result is valid JSON and the provider's
-bytes survive untouched); any other body becomes ``{"content_type", "body_base64"}``.
+An event is stored as ``meta`` (its JSON without ``id`` and ``raw``) plus the raw body bytes. Rendering splices
+``raw`` back in: a JSON body is inserted verbatim (it parsed as strict JSON, so the result is valid JSON and the
+provider's bytes survive untouched); any other body becomes ``{"content_type", "body_base64"}``.
 """
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ def parse_json(body: bytes) -> tuple[bool, Any]:
 class NewEvent:
     """An event ready to be stored: its keys, its stream fields and its stored form."""
 
-    id: str
+    id: str  # as proposed: the store's reply names the id it stored
     partition: int
     provider: str
     type: str
     task_id: str
     tag: str
     dedup_key: str
-    meta: bytes
+    meta: bytes  # the event JSON without "id" and "raw"
     body: bytes
     body_format: bytes
     request: bytes
@@ -137,8 +137,9 @@ def build_event(
         task_id = update.task_id
     partition = keys.partition_for(provider, task_key, partitions)
     event_id = ids.new_event_id(int(now_s * 1000), partition)
+    # No "id": the store may move the event to a later millisecond, and so rewrite its id (scripts/accept.lua);
+    # reading splices the stored id back in first.
     meta: dict[str, Any] = {
-        "id": event_id,
         "type": event_type,
         "provider": provider,
         "task_id": task_id,

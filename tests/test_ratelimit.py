@@ -110,6 +110,37 @@ async def test_redis_down_is_503_never_429_or_500(tmp_path: Path, make_settings:
     assert elapsed < 6
 
 
+async def test_processes_share_a_bucket_through_redis_and_a_refusal_asks_redis(redis_url: str) -> None:
+    import redis.asyncio
+
+    from relay.errors import RateLimited
+    from relay.store.ratelimit import Bucket, RateLimiter
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    bucket = Bucket(per_s=0.001, burst=5)
+    first, second = (RateLimiter(client, token=bucket, address=bucket, sync_s=3600) for _ in range(2))
+    now_ms = 1_700_000_000_000
+    try:
+        for _ in range(3):
+            await first.check("tok", None, now_ms)
+        await first.sync()
+        # The second process has never seen the bucket: Redis says 2 are left.
+        await second.check("tok", None, now_ms)
+        await second.check("tok", None, now_ms)
+        with pytest.raises(RateLimited):
+            await second.check("tok", None, now_ms)
+        # The first's copy is stale until its next sync: it lets its 2 local tokens through (the overshoot within
+        # one sync interval), then asks Redis, which refuses.
+        await first.check("tok", None, now_ms)
+        await first.check("tok", None, now_ms)
+        with pytest.raises(RateLimited):
+            await first.check("tok", None, now_ms)
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await client.aclose()
+
+
 async def test_default_limits_take_a_provider_batch(
     client_factory: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:

@@ -45,7 +45,7 @@ class Assets:
         self.settings = settings
         self.clock = clock
         self.backend = Backend(settings)
-        self.store = AssetStore(redis, partitions=settings.partitions)
+        self.store = AssetStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
         self.links = Links(
             self.backend,
             [str(key) for key in settings.secret_keys],

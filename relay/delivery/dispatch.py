@@ -240,8 +240,14 @@ class Dispatcher:
     async def _deliver(self, delivery: Delivery, lease_ms: int) -> None:
         try:
             sub = await self._target(delivery)
-            if sub is None or not sub.enabled:
-                reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
+            if sub is None or not sub.enabled or delivery.body is None:
+                if delivery.body is None:
+                    # A delivery names its event; past RELAY_EVENT_TTL_S there is nothing left to send.
+                    reason = "event expired"
+                elif sub is None:
+                    reason = "subscription deleted"
+                else:
+                    reason = f"subscription disabled: {sub.disabled_reason}"
                 await self.deliveries.finish(
                     delivery,
                     lease_ms=lease_ms,

@@ -122,7 +122,7 @@ class Ingest:
         subscriptions = self.subscriptions.enabled
         planned: list[tuple[int, str, dict[str, str], list[str]]] = []
         for partition, entry_id, fields in entries:
-            text = {name.decode(): value.decode() for name, value in fields.items()}
+            text = {name.decode(): value.decode() for name, value in fields.items() if name != b"e"}
             event_id = text.get("id", "")
             received_ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else 0
             matching = [
@@ -136,20 +136,16 @@ class Ingest:
                 # The task's one notification, claimed for this event when it was stored (accept.lua).
                 matching.append(notify_subscription_id(text.get("provider", ""), text.get("task_id", "")))
             planned.append((partition, entry_id, text, matching))
-        wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
-        bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}
         by_partition: dict[int, list[NewDeliveries]] = {}
         for partition, entry_id, text, matching in planned:
-            event_id = text.get("id", "")
-            body = bodies.get(event_id)
+            # A delivery names its event; the worker reads the event when it sends it.
             by_partition.setdefault(partition, []).append(
                 NewDeliveries(
-                    event_id=event_id,
-                    body=body or b"",
+                    event_id=text.get("id", ""),
                     provider=text.get("provider", ""),
                     type=text.get("type", ""),
                     task_id=text.get("task_id", ""),
-                    subscription_ids=matching if body is not None else [],
+                    subscription_ids=matching,
                     entry_id=entry_id,
                 )
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
@@ -32,6 +34,56 @@ class CallbackApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await receive_callback(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def callback_params(path: str) -> dict[str, str] | None:
+    """The path parameters of ``/hooks/{provider}/{token}`` as Starlette's router would match them, else None."""
+    if not path.startswith("/hooks/"):
+        return None
+    provider, slash, token = path[7:].partition("/")
+    if not slash or not provider or not token or "/" in token:
+        return None
+    return {"provider": provider, "token": token}
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+async def serve_callback(scope: Scope, receive: Receive, send: Send, handlers: Mapping[Any, ExceptionHandler]) -> None:
+    """The callback route ahead of Starlette's middleware and router (see :class:`relay.app.RelayApp`), with the
+    app's exception handlers."""
+    request = Request(scope, receive, send)
+    try:
+        response: Callable[[Scope, Receive, Send], Awaitable[None]] = await receive_callback(request)
+    except Exception as exc:
+        handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+        if handler is None:
+            raise
+        response = await handler(request, exc)
+    await response(scope, receive, send)
+
+
+class _Ack(Response):
+    """The acknowledgement: JSON whose headers are known, sent without building a header list per request."""
+
+    def __init__(self, body: bytes) -> None:
+        # Not Response.__init__: nothing it computes is needed here.
+        self.body = body
+        self.status_code = 200
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(self.body)).encode()), _JSON],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+_JSON = (b"content-type", b"application/json")
 
 
 async def receive_callback(request: Request) -> Response:
@@ -94,10 +146,7 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
             ),
         )
-    response = Response(
-        orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}),
-        media_type="application/json",
-    )
+    response = _Ack(orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}))
     if result.duplicate:
         return response, "duplicate"
     return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"

@@ -124,7 +124,7 @@ async def get_task(request: Request) -> Response:
         record = await service_layer.wait(provider, task_id, float(raw_wait))
     else:
         record = await service_layer.tasks.get(provider, task_id)
-    events = await request.state.store.task_events(provider, task_id)
+    events = await request.state.store.task_events(provider, task_id, int(request.state.clock() * 1000))
     if record is None and not events:
         raise NotFound(f"no task {task_id!r} of provider {provider!r}")
     task = orjson.dumps(service_layer.view(record) if record is not None else None)

@@ -4,7 +4,8 @@
   plus a small per-partition stream of retries asked for through the API. An entry stays pending until its copies
   are settled, so a worker killed mid-copy leaves it to another (``XAUTOCLAIM`` past the lease); a live worker
   renews its entries (``XCLAIM ... JUSTID``) while it copies.
-* The record of an event's copies is the field ``assets`` of the event's hash: it expires with the event.
+* The record of an event's copies is a key of its own beside the event (``event-assets``): it expires with the
+  event (events stored before packing keep it in their hash).
 * ``relay:assets:expiry`` maps each stored file (content-addressed) to when its last event expires.
 """
 
@@ -34,9 +35,10 @@ class Job:
 class AssetStore:
     """Typed access to the copier's Redis data; the caller owns the client."""
 
-    def __init__(self, redis: RedisClient, *, partitions: int) -> None:
+    def __init__(self, redis: RedisClient, *, partitions: int, event_ttl_s: int) -> None:
         self.redis = redis
         self.partitions = partitions
+        self.event_ttl_ms = event_ttl_s * 1000
         self._save = load_script(redis, "save_assets")
         self._forget = load_script(redis, "forget_asset")
 
@@ -110,7 +112,17 @@ class AssetStore:
     async def save(self, event_id: str, record: bytes) -> bool:
         """Record the event's copies; False when the event expired (nothing written)."""
         partition = ids.partition_of(event_id) or 0
-        return bool(await self._save.call([keys.event(partition, event_id)], [record]))
+        event_ms = ids.ms_of(event_id, ids.EVENT_PREFIX)
+        return bool(
+            await self._save.call(
+                [
+                    keys.event_assets(partition, event_id),
+                    keys.events_stream(partition),
+                    keys.event(partition, event_id),
+                ],
+                [record, event_id, event_ms, event_ms + self.event_ttl_ms],
+            )
+        )
 
     async def queue_retry(self, event_id: str) -> None:
         partition = ids.partition_of(event_id) or 0

@@ -8,12 +8,21 @@ key                                    type    TTL                           hol
 =====================================  ======  ============================  =========================================
 relay:{pNN}:dedup:<sha256>             string  RELAY_DEDUP_TTL_S             id of the first event with this provider +
                                                                              task id + state (or body hash)
-relay:{pNN}:event:<event id>           hash    RELAY_EVENT_TTL_S             meta (event JSON without raw), body (raw
-                                                                             bytes), request (method, path, headers)
-relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  one entry per event: id, provider,
-                                                                             type, task_id, tag (newest last)
-relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             the event ids of one provider task, in
-                                                                             arrival order
+relay:{pNN}:events                     stream  trimmed past RELAY_EVENT_TTL_S  one entry per event, newest last: id,
+                                                                             provider, type, task_id, tag, e (the
+                                                                             packed event: relay.store.packing);
+                                                                             entry id <ms of the event id>-<n>
+relay:{pNN}:taskday:<day>              hash    RELAY_EVENT_TTL_S + 1 day     the task index of one UTC day (day =
+                                                                             unix ms // 86,400,000): 16-byte digest
+                                                                             of provider + task id -> the ids of its
+                                                                             events stored that day, in arrival
+                                                                             order, each followed by a space
+relay:{pNN}:event:<event id>           hash    RELAY_EVENT_TTL_S             read only: events stored before they
+                                                                             were packed (meta, body, fmt, request;
+                                                                             assets written on those)
+relay:{pNN}:event-assets:<event id>    string  the event's remaining TTL     the record of an event's file copies
+                                                                             (JSON, relay.assets.records)
+relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             read only: task index of those events
 relay:rl:token:<sha256>                hash    refill time of a full burst   rate-limit bucket of one callback token:
                                        + 1 s                                 tokens left, ts (ms) of the last take
 relay:rl:addr:<address>                hash    same                          rate-limit bucket of one client address
@@ -108,12 +117,33 @@ def event(partition: int, event_id: str) -> str:
     return f"{_tag(partition)}event:{event_id}"
 
 
+def event_assets(partition: int, event_id: str) -> str:
+    """String: the record of an event's file copies (JSON, :mod:`relay.assets.records`); expires with the event."""
+    return f"{_tag(partition)}event-assets:{event_id}"
+
+
 def events_stream(partition: int) -> str:
     return f"{_tag(partition)}events"
 
 
 def task(partition: int, provider: str, task_id: str) -> str:
+    """The task index of events stored before they were packed (a list); read, never written."""
     return f"{_tag(partition)}task:{_digest(provider, task_id)}"
+
+
+# -- packed events (relay.store.packing) ------------------------------------------------------------------------
+# The task index is one hash per partition and day rather than a key per task: a field costs about 110 bytes in
+# Redis, a key of its own about 190, and most tasks have one to three events.
+DAY_MS = 86_400_000
+
+
+def task_index(partition: int, day: int) -> str:
+    return f"{_tag(partition)}taskday:{day}"
+
+
+def task_field(provider: str, task_id: str) -> bytes:
+    """A task's field in the day's index: 128 bits of digest tell tasks apart, and each byte is paid per task."""
+    return bytes.fromhex(_digest(provider, task_id)[:32])
 
 
 def rate_token(token: str) -> str:

@@ -65,7 +65,6 @@ async def create_notification(
         made = await deliveries.create(
             keys.partition_for(provider, task_id, store.partitions),
             event_id=event_id,
-            body=rendered,
             provider=provider,
             event_type=event_type if isinstance(event_type, str) else "",
             task_id=task_id,

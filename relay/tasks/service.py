@@ -105,7 +105,7 @@ class TaskService:
             )
 
     async def events(self, provider: str, task_id: str) -> list[dict[str, Any]]:
-        return [orjson.loads(raw) for raw in await self.store.task_events(provider, task_id)]
+        return [orjson.loads(raw) for raw in await self.store.task_events(provider, task_id, self._now_ms())]
 
     async def wait(self, provider: str, task_id: str, wait_s: float) -> TaskRecord | None:
         """The task once it is closed, or as it is when ``wait_s`` has passed (checked every quarter second)."""
