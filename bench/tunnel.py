@@ -69,7 +69,7 @@ def run(options: Options) -> SectionResult:
             relay.start()
             client = TunnelProcess(["--server", relay.url, "--forward-to", target.url, "--raw"], env)
             try:
-                wait_for(lambda: any(line.startswith("forwarding to") for line in client.lines), what="the tunnel")
+                client.wait_ready()
                 url = callback_url(relay, "generic")
                 for label, count, concurrency in RUNS:
                     target.received.clear()

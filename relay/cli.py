@@ -21,12 +21,9 @@ from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
 from relay.routes.events import callback_url
 from relay.tokens import CallbackTokens
+from relay.tunnel.cli import tunnel as tunnel_command
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
-TUNNEL_HELP = (
-    "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
-    "byte-exact, resuming after disconnects."
-)
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
@@ -139,55 +136,11 @@ def url(provider: str, tag: str | None) -> None:
     click.echo(callback_url(settings.public_url, provider, token))
 
 
-@cli.command(help=TUNNEL_HELP)
-@click.option(
-    "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
-)
-@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]")
-@click.option("--channel", default=None, help="Stream this existing channel instead of creating one.")
-@click.option(
-    "--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES), help="Only this provider (repeatable)."
-)
-@click.option("--raw", is_flag=True, help="Forward the provider's original requests instead of signed events.")
-def tunnel(forward_to: str, server: str | None, channel: str | None, providers: tuple[str, ...], raw: bool) -> None:
-    import asyncio
-
-    import httpx
-
-    from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
-
-    environ = os.environ
-    token = environ.get("RELAY_ADMIN_TOKEN") or None
-    token_file = data_dir_of(environ) / "admin_token"
-    if token is None and token_file.exists():
-        token = token_file.read_text().strip()
-    options = TunnelOptions(
-        server=server or environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000",
-        forward_to=forward_to,
-        admin_token=token,
-        channel=channel,
-        providers=providers,
-        raw=raw,
-    )
-
-    async def run() -> None:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
-            client = TunnelClient(http, options, echo=lambda line: click.echo(line))
-            try:
-                await client.run(all_providers=tuple(PROVIDER_NAMES))
-            finally:
-                click.echo(f"relay tunnel: stopped after forwarding {client.forwarded} events", err=True)
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except TunnelError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def main() -> None:
     cli()
+
+
+cli.add_command(tunnel_command)
 
 
 WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."

@@ -78,6 +78,13 @@ class Settings:
     tunnel_buffer_max_age_s: int = DAY_S
     tunnel_ping_interval_s: float = 15.0
     tunnel_max_streams: int = 32
+    # --- tunnel channels: limits and expiry (docs/tunnel.md) ---
+    tunnel_buffer_max_bytes: int = 64 * 1024 * 1024
+    tunnel_max_body_bytes: int = 1024 * 1024
+    tunnel_post_per_s: float = 50.0
+    tunnel_post_burst: int = 500
+    tunnel_max_streams_per_channel: int = 4
+    tunnel_channel_ttl_s: int = 7 * DAY_S
 
     def max_body_bytes_for(self, provider: str) -> int:
         return self.provider_max_body_bytes.get(provider, self.max_body_bytes)
@@ -120,6 +127,7 @@ class Settings:
             tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
             tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
             tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
+            **_tunnel_limit_settings(config),
             **_ops_settings(config),
         )
         settings.validate()
@@ -143,7 +151,15 @@ class Settings:
                 raise SettingsError(f"RELAY_{name.upper()} must be 0 (off) or positive, got {getattr(self, name)!r}")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
-        for name in ("tunnel_buffer_max_events", "tunnel_buffer_max_age_s", "tunnel_max_streams"):
+        for name in (
+            "tunnel_buffer_max_events",
+            "tunnel_buffer_max_age_s",
+            "tunnel_max_streams",
+            "tunnel_buffer_max_bytes",
+            "tunnel_max_body_bytes",
+            "tunnel_max_streams_per_channel",
+            "tunnel_channel_ttl_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
         if not 0 < self.tunnel_ping_interval_s <= 15:
@@ -259,6 +275,26 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
 
 
 LOG_FORMATS = ("plain", "json")
+
+
+def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
+    """Per-channel bounds: what one channel (its senders, its buffer, its readers) may take from the relay."""
+    post_per_s = config("TUNNEL_POST_PER_S", cast=float, default=Settings.tunnel_post_per_s)
+    post_burst = config("TUNNEL_POST_BURST", cast=int, default=Settings.tunnel_post_burst)
+    if post_per_s < 0 or post_burst < 0:
+        raise SettingsError("RELAY_TUNNEL_POST_PER_S and RELAY_TUNNEL_POST_BURST must be 0 (off) or positive")
+    return {
+        "tunnel_buffer_max_bytes": config(
+            "TUNNEL_BUFFER_MAX_BYTES", cast=int, default=Settings.tunnel_buffer_max_bytes
+        ),
+        "tunnel_max_body_bytes": config("TUNNEL_MAX_BODY_BYTES", cast=int, default=Settings.tunnel_max_body_bytes),
+        "tunnel_post_per_s": post_per_s,
+        "tunnel_post_burst": post_burst,
+        "tunnel_max_streams_per_channel": config(
+            "TUNNEL_MAX_STREAMS_PER_CHANNEL", cast=int, default=Settings.tunnel_max_streams_per_channel
+        ),
+        "tunnel_channel_ttl_s": config("TUNNEL_CHANNEL_TTL_S", cast=int, default=Settings.tunnel_channel_ttl_s),
+    }
 
 
 def _ops_settings(config: Config) -> dict[str, Any]:

@@ -76,6 +76,11 @@ class RateLimiter:
             checks.append(("client address", keys.rate_address(address), self.address))
         await self._check([check for check in checks if check[2].enabled], now_ms)
 
+    async def check_key(self, scope: str, key: str, bucket: Bucket, now_ms: int) -> None:
+        """One request against ``bucket`` stored at ``key`` (a key of :mod:`relay.store.keys`)."""
+        if bucket.enabled:
+            await self._check([(scope, key, bucket)], now_ms)
+
     async def check_login(self, address: str, now_ms: int) -> None:
         """One dashboard login attempt from ``address``: guessing the admin token must stay slow."""
         await self._check([("client address", keys.rate_login(address), self.login)], now_ms)

@@ -20,7 +20,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from relay.config import Settings
 from relay.store import keys
-from relay.tunnel.channels import KIND_EVENT, Channels, Entry
+from relay.store.tunnels import Entry, TunnelStore
+from relay.tunnel.channels import KIND_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,12 @@ class TunnelRouter:
     ) -> None:
         self.redis = redis
         self.partitions = settings.partitions
-        self.channels = Channels(
-            redis, max_events=settings.tunnel_buffer_max_events, max_age_s=settings.tunnel_buffer_max_age_s
+        self.channels = TunnelStore(
+            redis,
+            max_events=settings.tunnel_buffer_max_events,
+            max_bytes=settings.tunnel_buffer_max_bytes,
+            max_age_s=settings.tunnel_buffer_max_age_s,
+            channel_ttl_s=settings.tunnel_channel_ttl_s,
         )
         self.clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -105,8 +110,8 @@ class TunnelRouter:
         return [entry for entry in reply[1] if entry[1]]
 
     async def route(self, stream: str, entries: list[Entry]) -> None:
-        channels = await self.channels.all()
         now_ms = int(self.clock() * 1000)
+        channels = await self.channels.all(now_ms)
         for channel in channels:
             matching: list[dict[str, str | bytes]] = []
             for entry_id, fields in entries:

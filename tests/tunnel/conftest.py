@@ -134,6 +134,8 @@ def relay_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
         "RELAY_DATA_DIR": str(tmp_path / "data"),
         "RELAY_STORE_TIMEOUT_S": "2",
         "RELAY_TUNNEL_PING_INTERVAL_S": "0.2",
+        # `relay tunnel` saves its channels here (never in the real ~/.config).
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
 
 
@@ -182,6 +184,9 @@ class TunnelProcess:
         wait_for(lambda: any(line.startswith(label) for line in self.lines), 10, f"{label!r} in the output")
         line = next(line for line in self.lines if line.startswith(label))
         return line.split()[field]
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        wait_for(lambda: any(line.startswith("ready") for line in self.lines), timeout_s, "the tunnel to be ready")
 
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
