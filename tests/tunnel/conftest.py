@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -52,11 +53,16 @@ class Target:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     secret: str | None = None
+    # Requests whose body contains a key are answered only after that many seconds (a slow or hung local server).
+    delays: dict[bytes, float] = field(default_factory=dict)
 
 
 def target_app(target: Target) -> Starlette:
     async def record(request: Request) -> Response:
         body = await request.body()
+        delay_s = next((delay for key, delay in target.delays.items() if key in body), 0.0)
+        if delay_s:
+            await asyncio.sleep(delay_s)
         item = Received(
             request.method, request.url.path, request.url.query, dict(request.headers), body, time.perf_counter()
         )
