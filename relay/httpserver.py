@@ -11,6 +11,7 @@ would otherwise be read and discarded for as long as the client sends it, so it 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -47,6 +48,15 @@ def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
+        def shutdown(self) -> None:
+            # An event stream (a tunnel) never completes by itself: it would hold the shutdown for the whole
+            # graceful timeout. End it now; its client reconnects and resumes from Last-Event-ID.
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete and _is_event_stream(cycle.scope):
+                self.transport.close()
+                return
+            super().shutdown()
+
         def _arm(self) -> None:
             self._disarm()
             self._head_bytes = 0
@@ -71,6 +81,10 @@ def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return HeaderTimeoutProtocol
+
+
+def _is_event_stream(scope: Any) -> bool:
+    return any(name == b"accept" and b"text/event-stream" in value for name, value in scope.get("headers", ()))
 
 
 _PROTOCOLS: dict[float, type[H11Protocol]] = {}
