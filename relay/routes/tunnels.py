@@ -188,7 +188,8 @@ async def smee_stream(request: Request) -> Response:
     if "text/event-stream" not in request.headers.get("accept", ""):
         raise NotAcceptable("this is a tunnel channel: connect with `Accept: text/event-stream` (smee-client does)")
     channel = await _readable(request)
-    after = resume_point(request.headers.get("last-event-id"))
+    # ?after= lets a client that cannot send Last-Event-ID on its first connection (EventSource) replay the buffer.
+    after = resume_point(request.headers.get("last-event-id") or request.query_params.get("after"))
     return _hub(request).response(channel, Resume(after, None) if after else None, "smee")
 
 

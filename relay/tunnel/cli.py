@@ -114,13 +114,8 @@ def tunnel(
 
     async def run() -> None:
         nonlocal client
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with (
-            httpx.AsyncClient(follow_redirects=False) as http,
-            # Straight to the local server (never through a proxy from the environment), connections kept alive.
-            httpx.AsyncClient(follow_redirects=False, trust_env=False, limits=limits) as local,
-        ):
-            client = TunnelClient(http, options, state=state, local=local, echo=lambda line: click.echo(line))
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            client = TunnelClient(http, options, state=state, echo=lambda line: click.echo(line))
             await client.run(all_providers=tuple(PROVIDER_NAMES))
 
     try:

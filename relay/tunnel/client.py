@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
+from relay.tunnel.forward import ForwardError, LocalTarget
 from relay.tunnel.output import clean, event_line, size_text
 from relay.tunnel.state import SavedChannel, TunnelState, state_key
 
@@ -147,7 +148,6 @@ class TunnelClient:
     :param http: talks to the relay (stream and API); the caller owns and closes it.
     :param options: see :class:`TunnelOptions`.
     :param state: where channels are saved between runs; None saves nothing.
-    :param local: talks to the local target (keep-alive, sized for ``concurrency``); None uses ``http``.
     :param clock: seconds since the epoch, for the time printed on each line.
     :param echo: where the live log goes, one line per event.
     :param rand: ``[0, 1)`` source of backoff jitter.
@@ -158,13 +158,12 @@ class TunnelClient:
         http: httpx.AsyncClient,
         options: TunnelOptions,
         state: TunnelState | None = None,
-        local: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         echo: Callable[[str], None] = print,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.http = http
-        self.local = local or http
+        self.local = LocalTarget(options.forward_to)
         self.options = options
         self.state = state
         self.clock = clock
@@ -292,6 +291,7 @@ class TunnelClient:
                 await self._stream_loop(group)
         finally:
             await self.flush()
+            await self.local.aclose()
 
     async def _stream_loop(self, group: asyncio.TaskGroup) -> None:
         attempt = 0
@@ -395,9 +395,6 @@ class TunnelClient:
             self.slots.release()
 
     async def forward(self, message: dict[str, Any]) -> Forwarded:
-        url = self.options.forward_to
-        if message["query"]:
-            url += ("&" if "?" in url else "?") + message["query"]
         body = base64.b64decode(message["body_base64"])
         headers = [(name, value) for name, value in message["headers"]]
         started = time.perf_counter()
@@ -407,14 +404,16 @@ class TunnelClient:
         while attempt < self.options.forward_attempts:
             attempt += 1
             try:
-                response = await self.local.request(
-                    message["method"], url, content=body, headers=headers, timeout=self.options.forward_timeout_s
+                status, error = (
+                    await self.local.request(
+                        message["method"], message["query"], headers, body, self.options.forward_timeout_s
+                    ),
+                    None,
                 )
-                status, error = response.status_code, None
                 if status < 500:
                     break
-            except httpx.TransportError as exc:
-                status, error = None, type(exc).__name__
+            except ForwardError as exc:
+                status, error = None, exc.kind
             if attempt < self.options.forward_attempts:
                 await asyncio.sleep(self.options.forward_retry_delay_s * 2 ** (attempt - 1))
         return Forwarded(message["id"], status, error, attempt, (time.perf_counter() - started) * 1000)
