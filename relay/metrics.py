@@ -24,11 +24,11 @@ from relay.auth import require_admin
 from relay.errors import Unauthorized
 from relay.providers import PROVIDER_NAMES
 from relay.store.backlog import Backlog, read_backlog
+from relay.store.deliveries import DeliveryStatus
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 
-CALLBACK_OUTCOMES = ("stored", "duplicate", "unrecognized", "rejected", "unavailable")
 # Acks are milliseconds when healthy; the top buckets show Redis trouble before providers give up (15 s).
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
@@ -94,6 +94,14 @@ OLDEST_DUE_AGE = Gauge(
     registry=REGISTRY,
 )
 REDIS_UP = Gauge("relay_redis_up", "1 when Redis answered this scrape's backlog queries.", registry=REGISTRY)
+TASK_POLLS = Counter(
+    "relay_task_polls",
+    "Turns of the task poller (relay.tasks) by provider and outcome: answered (the provider's answer was read), "
+    "error (an error status, garbage, a timeout), throttled (429), overdue (no key or endpoint), timed_out.",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
+TASK_POLL_OUTCOMES = ("answered", "error", "throttled", "overdue", "timed_out")
 
 
 def _provider_label(provider: str) -> str:
@@ -125,15 +133,21 @@ def delivery_attempted(outcome: str, status: str, seconds: float, received_s: fl
     """Count one attempt; ``received_s`` (the event's arrival, unix s) gives the lag when it succeeded."""
     ATTEMPTS.labels(outcome, status).inc()
     ATTEMPT_SECONDS.observe(seconds)
-    if status == "dead":
+    if status == DeliveryStatus.DEAD:
         DEAD.inc()
-    elif status == "succeeded" and received_s is not None:
+    elif status == DeliveryStatus.SUCCEEDED and received_s is not None:
         LAG_SECONDS.observe(max(time.time() - received_s, 0.0))
 
 
 def delivery_abandoned() -> None:
     """A delivery went dead without an attempt (its subscription is gone or disabled)."""
     DEAD.inc()
+
+
+def task_polled(provider: str, outcome: str) -> None:
+    """One turn of the task poller; ``provider`` is a tracked task's (a known provider), ``outcome`` one of
+    :data:`TASK_POLL_OUTCOMES`."""
+    TASK_POLLS.labels(provider, outcome).inc()
 
 
 def tunnel_client_connected() -> None:
@@ -179,9 +193,3 @@ async def metrics(request: Request) -> Response:
         backlog = None
     _set_backlog(backlog)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-def sample(name: str, labels: dict[str, str] | None = None) -> float:
-    """The current value of one sample of this process's metrics (0 when absent): for tests and the CLI."""
-    value = REGISTRY.get_sample_value(name, labels or {})
-    return 0.0 if value is None else value

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,12 +17,28 @@ from relay.embedded import EmbeddedRedis
 
 ADMIN_TOKEN = "test-admin-token"
 SECRET_KEY = "test-secret-key"
-PROVIDERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "providers"
+# The tests own their provider bodies (tests/fixtures/providers, sources in SOURCES.md there): a fresh clone runs.
+PROVIDERS_DIR = Path(__file__).resolve().parent / "fixtures" / "providers"
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI commands run in-process (CliRunner) apply their dictConfig (handlers, ``propagate=False`` on ``relay``):
+    put the logging tree back so that later tests' ``caplog`` still sees the package's records."""
+
+    def loggers() -> dict[str, logging.Logger]:
+        found = {name: lg for name, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+        return {**found, "": logging.getLogger()}
+
+    saved = {name: (lg.disabled, lg.level, lg.propagate, list(lg.handlers)) for name, lg in loggers().items()}
+    yield
+    for name, lg in loggers().items():
+        lg.disabled, lg.level, lg.propagate, lg.handlers = saved.get(name, (False, logging.NOTSET, True, []))
 
 
 @pytest.fixture(scope="session")

@@ -87,6 +87,7 @@ async def test_slow_redis_answers_503_within_the_store_timeout(
         retried = await client.post(path, json={"taskId": "slow", "status": "completed"})
 
     assert response.status_code == 503
+    assert response.json()["error"]["code"] == "store_unavailable"
     assert elapsed < 1.4
     # The script may have run once the server woke up: the provider's retry is then a duplicate, never a loss.
     assert retried.status_code == 200

@@ -1,7 +1,4 @@
-"""What the tunnels page shows of a channel: :meth:`relay.tunnel.streams.TunnelHub.dashboard_tunnels` builds it.
-
-A leaf module (no relay imports beyond ``relay.events``), so the tunnel code can import it without a cycle.
-"""
+"""What the tunnels page shows of a channel (built by :func:`relay.dashboard.views.tunnels_context`)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,11 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from relay.dashboard import chart, queries
-from relay.routes.subscriptions import EVENT_TYPES
-from relay.store.deliveries import Delivery
+from relay.dashboard import chart
+from relay.dashboard.tunnels import TunnelInfo
+from relay.events import EVENT_TYPES
+from relay.store import reports
+from relay.store.deliveries import Delivery, DeliveryStatus
 from relay.store.store import EventFilter
 from relay.store.subscriptions import Subscription
 
@@ -26,14 +28,14 @@ def event_filter(request: Request) -> tuple[EventFilter, dict[str, str]]:
 
 async def rows_context(request: Request, flt: EventFilter) -> dict[str, Any]:
     state = request.state
-    rows = await queries.recent_events(state.store, flt, PAGE_SIZE)
+    rows = await reports.recent_events(state.store, flt, PAGE_SIZE)
     return {"rows": rows}
 
 
 async def charts_context(request: Request) -> dict[str, Any]:
     state = request.state
     now_ms = int(state.clock() * 1000)
-    found = await queries.activity(state.redis, state.settings.partitions, now_ms)
+    found = await reports.activity(state.store, now_ms)
     colors = chart.provider_colors(sorted(set(state.providers) | set(found.callbacks)))
     return {
         "charts": [
@@ -63,7 +65,7 @@ async def deliveries_context(request: Request, event_id: str) -> dict[str, Any]:
         "subscriptions": subscriptions,
         "subscription_urls": {sub.id: sub.url for sub in subscriptions},
         "event_id": event_id,
-        "live": any(d["delivery"].status in ("pending", "failed") for d in details),
+        "live": any(d["delivery"].status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED) for d in details),
     }
 
 
@@ -74,5 +76,21 @@ def event_json(event: dict[str, Any]) -> str:
 
 async def subscriptions_context(request: Request) -> dict[str, Any]:
     subs: list[Subscription] = await request.state.subscriptions.all()
-    health = await queries.subscription_health(request.state.redis, request.state.settings.partitions)
-    return {"subscriptions": subs, "health": health, "window": queries.HEALTH_WINDOW, "nav": "subscriptions"}
+    health = await reports.subscription_health(request.state.store)
+    return {"subscriptions": subs, "health": health, "window": reports.HEALTH_WINDOW, "nav": "subscriptions"}
+
+
+async def tunnels_context(request: Request) -> dict[str, Any]:
+    """Every channel with the clients connected to this process."""
+    hub = request.state.tunnels
+    tunnels = [
+        TunnelInfo(
+            channel=c.name,
+            mode=c.mode,
+            created_ms=c.created_ms,
+            clients=hub.connected[c.name],
+            filter=c.filter.to_dict(),
+        )
+        for c in await hub.channels.all()
+    ]
+    return {"tunnels": tunnels, "nav": "tunnels"}

@@ -19,9 +19,11 @@ from redis.exceptions import ResponseError
 
 from relay import ids
 from relay.delivery.schedule import error_backoff_s
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
+from relay.tasks.notify import notify_subscription_id
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +62,21 @@ class Ingest:
         self.block_ms = block_ms
         self.created = created
         self.clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current read (also ends it if a cancel was swallowed mid-command)."""
+        self._stopping = True
 
     async def run(self) -> None:
         """Until cancelled: errors (Redis down, restarted or flushed) are logged and retried with backoff."""
         owned: set[int] = set()
         failures = 0
-        while True:
+        while not self._stopping:
+            # redis-py can swallow a cancellation that lands mid-command (a blocked XREADGROUP): honour it.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             try:
                 held = {p for p in range(self.partitions) if await self._hold(p)}
                 for partition in sorted(held - owned):
@@ -90,7 +101,7 @@ class Ingest:
                         continue
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("ingest failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                logger.warning("ingest failed", extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc)))
                 owned = set()
                 await asyncio.sleep(delay)
 
@@ -121,6 +132,9 @@ class Ingest:
                 if received_ms >= sub.created_ms
                 and sub.matches(text.get("provider", ""), text.get("type", ""), text.get("tag", ""))
             ]
+            if text.get("notify") == "1":
+                # The task's one notification, claimed for this event when it was stored (accept.lua).
+                matching.append(notify_subscription_id(text.get("provider", ""), text.get("task_id", "")))
             planned.append((partition, entry_id, text, matching))
         wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
         bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}
@@ -144,11 +158,11 @@ class Ingest:
         for partition, events in by_partition.items():
             created = await self.deliveries.create_many(partition, events, now_ms=now_ms, token=self.token)
             if created is None:
-                logger.warning("ingest lease lost partition=%d token=%s", partition, self.token)
+                logger.warning("ingest lease lost", extra=kv(partition=partition, token=self.token))
                 kept = False
                 continue
             count = sum(len(made) for made in created)
             if count:
-                logger.debug("deliveries created partition=%d events=%d count=%d", partition, len(events), count)
+                logger.debug("deliveries created", extra=kv(partition=partition, events=len(events), count=count))
                 self.created()
         return kept

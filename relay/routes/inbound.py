@@ -14,8 +14,13 @@ from starlette.types import Receive, Scope, Send
 from relay import metrics
 from relay.bodies import read_body
 from relay.edge import admit
-from relay.errors import RelayError, UnknownProvider
+from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.logs import kv
+from relay.providers.base import TERMINAL_STATUSES
+from relay.providers.safety import parse_safely
+from relay.routes.provider_calls import handshake_answer, redact_headers, verify
+from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +39,11 @@ async def receive_callback(request: Request) -> Response:
     provider_name: str = request.path_params["provider"]
     try:
         response, outcome = await _receive(request, started)
+    except (RedisError, StoreUnavailable):
+        metrics.callback_received(provider_name, "unavailable")
+        raise
     except RelayError:
         metrics.callback_received(provider_name, "rejected")
-        raise
-    except (RedisError, TimeoutError):
-        metrics.callback_received(provider_name, "unavailable")
         raise
     metrics.callback_received(provider_name, outcome, time.perf_counter() - started)
     return response
@@ -58,8 +63,11 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
     headers = request.headers
-    provider.verify(headers, payload if is_json else None, now_s, body=body)
-    update = provider.parse(payload) if is_json else None
+    await verify(provider, state.http, headers, payload if is_json else None, now_s, body)
+    if is_json and (answer := handshake_answer(provider, payload)) is not None:
+        # A handshake (MiniMax's challenge), not an event: answered at once, nothing stored.
+        return Response(answer, media_type="application/json"), "handshake"
+    update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
         tag=token.tag,
@@ -69,18 +77,22 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
         request=_request_info(request, headers.items(), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
+        # A progress callback of a task nobody registered starts tracking it, when its body names the service.
+        service=service_of(provider_name, payload) if update and update.status not in TERMINAL_STATUSES else None,
     )
     # The store's own socket timeout also bounds each command; this bounds the whole exchange, retries included.
     result = await state.store.accept(event, int(now_s * 1000), timeout_s=state.settings.store_timeout_s)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
-            "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
-            provider_name,
-            event.task_id or "-",
-            event.type,
-            result.event_id,
-            result.duplicate,
-            (time.perf_counter() - started) * 1000,
+            "callback",
+            extra=kv(
+                provider=provider_name,
+                task_id=event.task_id,
+                type=event.type,
+                event_id=result.event_id,
+                duplicate=result.duplicate,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            ),
         )
     response = Response(
         orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}),
@@ -98,6 +110,6 @@ def _request_info(request: Request, headers: list[tuple[str, str]], content_type
         method=scope["method"],
         path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
         query=scope["query_string"].decode(errors="replace"),
-        headers=headers,
+        headers=redact_headers(headers),
         content_type=content_type,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +10,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay import actions
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
-from relay.events import rfc3339
+from relay.errors import BadRequest, NotFound, UnknownField
+from relay.events import EVENT_TYPES, rfc3339
 from relay.store.subscriptions import Subscription, new_subscription
 
-EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", "callback.unrecognized")
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 RESERVED_HEADERS = frozenset(
     {"host", "content-type", "content-length", "user-agent", "transfer-encoding", "connection"}
 )
@@ -55,8 +55,9 @@ def _strings(name: str, value: object, allowed: list[str] | None = None) -> tupl
 def _filter(request: Request, value: object) -> dict[str, tuple[str, ...]]:
     if value is None:
         value = {}
-    if not isinstance(value, dict) or set(value) - {"providers", "types", "tags"}:
+    if not isinstance(value, dict):
         raise BadRequest('filter must be an object with "providers", "types" and/or "tags" lists')
+    UnknownField.refuse(value, ["providers", "types", "tags"], "filter")
     return {
         "providers": _strings("providers", value.get("providers"), list(request.state.providers)),
         "types": _strings("types", value.get("types"), list(EVENT_TYPES)),
@@ -74,8 +75,12 @@ def _headers(value: object) -> dict[str, str]:
         lowered = name.lower()
         if not HEADER_NAME.fullmatch(name) or lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
             raise BadRequest(f"header {name!r} is not allowed (invalid, or set by the relay)")
-        if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\x00"):
-            raise BadRequest(f"header {name!r} must be a single-line string of at most 1000 characters")
+        if not isinstance(text, str) or len(text) > 1000 or not HEADER_VALUE.fullmatch(text):
+            # What the delivery client can put on the wire (visible ASCII, space, tab): anything else would fail
+            # every delivery of this subscription until it is dead.
+            raise BadRequest(
+                f"header {name!r} must be at most 1000 visible ASCII characters, spaces or tabs on one line"
+            )
         headers[lowered] = text
     return headers
 
@@ -95,11 +100,7 @@ def _url(value: object) -> str:
 
 
 async def _get(request: Request) -> Subscription:
-    subscription_id = request.path_params["subscription_id"]
-    sub: Subscription | None = await request.state.subscriptions.get(subscription_id)
-    if sub is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return sub
+    return await actions.get_subscription(request.state, request.path_params["subscription_id"])
 
 
 def _now_ms(request: Request) -> int:
@@ -116,9 +117,16 @@ def _secret_view(sub: Subscription, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 async def create_subscription(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
+    UnknownField.refuse(body, ["url", "description", "filter", "headers"], "POST /v1/subscriptions")
     url = await request.state.guard.check_url(_url(body.get("url")))
     flt = _filter(request, body.get("filter"))
     sub = new_subscription(
@@ -126,6 +134,7 @@ async def create_subscription(request: Request) -> Response:
         _now_ms(request),
         description=_text("description", body.get("description")),
         headers=_headers(body.get("headers")),
+        wait_for_assets=_bool("wait_for_assets", body.get("wait_for_assets", False)),
         **flt,
     )
     await request.state.subscriptions.create(sub)
@@ -147,9 +156,9 @@ async def update_subscription(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     body = await read_object(request, '{"enabled": false}')
-    unknown = set(body) - {"url", "description", "filter", "headers", "enabled"}
-    if unknown:
-        raise BadRequest(f"unknown fields {sorted(unknown)}; PATCH takes url, description, filter, headers, enabled")
+    UnknownField.refuse(
+        body, ["url", "description", "filter", "headers", "enabled", "wait_for_assets"], "PATCH /v1/subscriptions/{id}"
+    )
     changes: dict[str, Any] = {}
     if "url" in body:
         changes["url"] = await request.state.guard.check_url(_url(body["url"]))
@@ -159,18 +168,13 @@ async def update_subscription(request: Request) -> Response:
         changes.update(_filter(request, body["filter"]))
     if "headers" in body:
         changes["headers"] = _headers(body["headers"])
+    if "wait_for_assets" in body:
+        changes["wait_for_assets"] = _bool("wait_for_assets", body["wait_for_assets"])
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
             raise BadRequest(f"enabled must be true or false, got {body['enabled']!r}")
-        changes["enabled"] = body["enabled"]
-        if body["enabled"]:
-            changes.update(disabled_reason="", failing_since_ms=0)
-        elif not sub.disabled_reason:
-            changes["disabled_reason"] = "disabled through the API"
-    try:
-        updated = await request.state.subscriptions.save(replace(sub, **changes))
-    except LookupError as exc:
-        raise NotFound(f"no subscription {sub.id!r}") from exc
+        changes.update(actions.enabled_changes(sub, body["enabled"], "disabled through the API"))
+    updated = await actions.update_subscription(request.state, sub, changes)
     return JSONResponse(updated.public())
 
 
@@ -189,14 +193,8 @@ async def get_secret(request: Request) -> Response:
 
 async def rotate_secret(request: Request) -> Response:
     require_admin(request)
-    subscription_id = request.path_params["subscription_id"]
-    now_ms = _now_ms(request)
-    rotated = await request.state.subscriptions.rotate_secret(
-        subscription_id, now_ms, request.state.settings.secret_overlap_s
-    )
-    if rotated is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return JSONResponse(_secret_view(rotated, now_ms))
+    rotated = await actions.rotate_secret(request.state, request.path_params["subscription_id"])
+    return JSONResponse(_secret_view(rotated, _now_ms(request)))
 
 
 def parse_since(value: str | None) -> int:
@@ -219,19 +217,5 @@ async def recover(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     since_ms = parse_since(request.query_params.get("since"))
-    now_ms = _now_ms(request)
-    requeued = 0
-    cursor: str | None = None
-    for status in ("dead", "failed"):
-        cursor = None
-        while True:
-            page, cursor = await request.state.deliveries.page(
-                status=status, subscription_id=sub.id, limit=500, cursor=cursor
-            )
-            recent = [delivery for delivery in page if delivery.created_ms >= since_ms]
-            for delivery in recent:
-                if await request.state.deliveries.requeue(delivery.id, now_ms) is not None:
-                    requeued += 1
-            if cursor is None or len(recent) < len(page):
-                break
+    requeued = await actions.recover(request.state, sub.id, since_ms)
     return JSONResponse({"subscription_id": sub.id, "requeued": requeued}, status_code=202)

@@ -17,12 +17,12 @@ from starlette.responses import JSONResponse, Response
 from relay import ids
 from relay.auth import require_admin
 from relay.bodies import read_body
-from relay.errors import BadRequest, NotAcceptable, NotFound, Unauthorized
-from relay.events import RequestInfo
-from relay.ratelimit import Bucket
+from relay.errors import BadRequest, NotAcceptable, NotFound, Unauthorized, UnknownField
+from relay.events import EVENT_TYPES, RequestInfo
 from relay.store import keys
+from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
+from relay.store.ratelimit import Bucket
 from relay.store.tunnels import Resume, TunnelStore
-from relay.tunnel.channels import KIND_WEBHOOK, Channel, ChannelFilter
 from relay.tunnel.streams import ENTRY_ID, TunnelHub, resume_point
 
 WEBHOOK_PREFIX = "whk_"
@@ -83,7 +83,16 @@ async def create_tunnel(request: Request) -> Response:
         raise BadRequest('body must be a JSON object like {"filter": {"providers": ["kie"]}, "mode": "raw"}') from exc
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object like {"filter": {"providers": ["kie"]}, "mode": "raw"}')
-    channel = Channel.new(ChannelFilter.parse(body.get("filter")), body.get("mode", "event"), _now_ms(request))
+    UnknownField.refuse(body, ["filter", "mode"], "POST /v1/tunnels")
+    flt = ChannelFilter.parse(body.get("filter"))
+    for name, values, known in (
+        ("providers", flt.providers, request.state.providers),
+        ("types", flt.types, EVENT_TYPES),
+    ):
+        if set(values) - set(known):
+            unknown = sorted(set(values) - set(known))
+            raise BadRequest(f"unknown filter.{name} {unknown}; expected any of {sorted(known)}")
+    channel = Channel.new(flt, body.get("mode", "event"), _now_ms(request))
     await _store(request).create(channel, _now_ms(request))
     # The secrets are shown once, here: the client keeps them (signing secret to verify, read secret to stream).
     payload = {

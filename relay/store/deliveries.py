@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -23,8 +24,7 @@ from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
-from relay.store.store import RedisClient, load_script, script_source
-from relay.store.writer import ScriptWriter
+from relay.store.store import RedisClient, load_script
 
 ATTEMPTS_KEPT = 50
 INGEST_CONSUMER = "ingest"
@@ -44,7 +44,18 @@ FIELDS = (
     "last_error",
     "chained",
 )
-STATUSES = ("pending", "failed", "succeeded", "dead")
+
+
+class DeliveryStatus(StrEnum):
+    """A delivery's ``status`` field, as the scripts write it (``create_deliveries.lua``, ``finish.lua``...)."""
+
+    PENDING = "pending"  # not tried yet, or requeued
+    FAILED = "failed"  # tried, a retry is scheduled
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"  # retries exhausted or not retryable
+
+
+STATUSES = tuple(DeliveryStatus)
 SCAN_BATCH = 200
 SCAN_LIMIT = 20_000
 # One create script carries at most this many body bytes, so a run of large events cannot stall Redis for long.
@@ -72,7 +83,7 @@ class Delivery:
     provider: str
     type: str
     task_id: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     created_ms: int
     updated_ms: int
@@ -123,7 +134,7 @@ class Delivery:
             provider=text["provider"],
             type=text["type"],
             task_id=text["task_id"],
-            status=text["status"],
+            status=DeliveryStatus(text["status"]),
             attempts=int(text["attempts"] or 0),
             created_ms=int(text["created_ms"] or 0),
             updated_ms=int(text["updated_ms"] or 0),
@@ -154,8 +165,8 @@ class DeliveryStore:
         self._claim = load_script(redis, "claim")
         self._requeue = load_script(redis, "requeue")
         # Finishes and releases of concurrent attempts share a pipelined round trip (each script stays atomic).
-        self._finish = ScriptWriter(redis, script_source("finish"))
-        self._release = ScriptWriter(redis, script_source("release"))
+        self._finish = load_script(redis, "finish")
+        self._release = load_script(redis, "release")
 
     # -- ingest: events stream -> deliveries ---------------------------------------------------------------------
 
@@ -290,7 +301,7 @@ class DeliveryStore:
                 ]
                 args += [delivery_id, subscription_id]
             made.append(delivery_ids)
-        if await self._create(keys=script_keys, args=args) == -1:
+        if await self._create.call(script_keys, args) == -1:
             return False
         created.extend(made)
         return True
@@ -298,7 +309,7 @@ class DeliveryStore:
     # -- dispatch: claim, finish, release -------------------------------------------------------------------------
 
     async def claim(self, partition: int, now_ms: int, lease_end_ms: int, limit: int) -> list[str]:
-        found: list[bytes] = await self._claim(keys=[keys.due(partition)], args=[now_ms, lease_end_ms, limit])
+        found: list[bytes] = await self._claim.call([keys.due(partition)], [now_ms, lease_end_ms, limit])
         return [raw.decode() for raw in found]
 
     async def load(self, delivery_ids: list[str], with_body: bool = True) -> list[Delivery | None]:
@@ -315,7 +326,7 @@ class DeliveryStore:
         *,
         lease_ms: int | None,
         record: dict[str, Any] | None,
-        status: str,
+        status: DeliveryStatus,
         next_ms: int | None,
         now_ms: int,
         status_code: int | None = None,
@@ -359,14 +370,14 @@ class DeliveryStore:
         if found is None or found.partition >= self.partitions:
             return None
         partition = found.partition
-        before = await self._requeue(
-            keys=[
+        before = await self._requeue.call(
+            [
                 keys.due(partition),
                 keys.delivery(partition, delivery_id),
                 keys.attempts(partition, delivery_id),
                 found.chain_key(),
             ],
-            args=[delivery_id, now_ms, self.ttl_ms],
+            [delivery_id, now_ms, self.ttl_ms],
         )
         return before.decode() if before else None
 
@@ -391,7 +402,7 @@ class DeliveryStore:
         return [delivery for delivery in loaded if delivery is not None]
 
     async def page(
-        self, *, status: str | None, subscription_id: str | None, limit: int, cursor: str | None
+        self, *, status: DeliveryStatus | None, subscription_id: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Delivery], str | None]:
         """Newest first, filtered; ``cursor`` is the id of the last delivery of the previous page."""
         pages = [await self._scan(p, status, subscription_id, limit, cursor) for p in range(self.partitions)]
@@ -400,7 +411,7 @@ class DeliveryStore:
         return picked, picked[-1].id if len(picked) == limit else None
 
     async def _scan(
-        self, partition: int, status: str | None, subscription_id: str | None, limit: int, cursor: str | None
+        self, partition: int, status: DeliveryStatus | None, subscription_id: str | None, limit: int, cursor: str | None
     ) -> list[Delivery]:
         found: list[Delivery] = []
         upper = f"({cursor}" if cursor else "+"

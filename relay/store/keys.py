@@ -55,13 +55,33 @@ relay:rl:tunnel:<sha256>               hash    as relay:rl:token             rat
 relay:{subs}:version                   string  none                          a random token rewritten by every
                                                                              subscription write; workers reload
                                                                              their copy when it changes
+relay:{pNN}:asset_retries              stream  trimmed to ASSET_RETRIES_KEPT  event ids whose failed copies an admin
+                                                                             asked to retry (read by the copier)
+relay:assets:expiry                    zset    none                          stored copy (sha256) -> when the last
+                                                                             event pointing to it expires (ms)
+relay:assets:sweep                     string  lease (RELAY_ASSETS_LEASE_S)  token of the worker deleting expired
+                                                                             copies
+relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
+                                                                             random id logged out (its cookie is dead)
+relay:{pNN}:taskrec:<sha256>          hash    none while open,              one tracked task (relay.tasks): provider,
+                                               RELAY_EVENT_TTL_S once        task id, service, status, deadline, polls,
+                                               terminal                      notify target; see relay.store.tasks
+relay:{pNN}:polls                      zset    none                          open task digest -> when its next poll or
+                                                                             deadline check is due (ms); while a
+                                                                             poller holds it, its lease end
+relay:{pNN}:tasks                      zset    trimmed past RELAY_EVENT_TTL_S  task digest -> creation time (ms), for
+                                                                             listing
 =====================================  ======  ============================  =========================================
+
+Copies of an event's files (:mod:`relay.assets`) are recorded in the event's own hash (field ``assets``), so they
+share its TTL; the copier reads the events stream through its own consumer group ``relay-assets``.
 
 Rate-limit buckets and the channel registry are single-key operations, so they need no hash tag; one channel's
 buffer, state and failed set share the hash tag ``{<channel>}`` (appends and acknowledgements are scripts).
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
 partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
-deliveries is one script in one slot.
+deliveries is one script in one slot. A tracked task lives in the partition of its events too, so storing an event
+and moving its task on (accept.lua) is one script.
 """
 
 from __future__ import annotations
@@ -90,8 +110,9 @@ def _tag(partition: int) -> str:
     return f"{PREFIX}{{p{partition:02x}}}:"
 
 
-def dedup(partition: int, provider: str, task_id: str, state: str) -> str:
-    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state)}"
+def dedup(partition: int, provider: str, task_id: str, state: str, tag: str = "") -> str:
+    """One callback's identity: provider, task, state and the callback URL's tag (tenants may share task ids)."""
+    return f"{_tag(partition)}dedup:{_digest(provider, task_id, state, tag)}"
 
 
 def event(partition: int, event_id: str) -> str:
@@ -193,3 +214,47 @@ def rate_tunnel(channel: str) -> str:
 
 def subscriptions_version() -> str:
     return f"{SUBSCRIPTIONS_TAG}version"
+
+
+# -- assets (relay.assets) -------------------------------------------------------------------------------------------
+ASSETS_GROUP = "relay-assets"
+ASSET_RETRIES_KEPT = 10_000
+
+
+def asset_retries(partition: int) -> str:
+    return f"{_tag(partition)}asset_retries"
+
+
+def asset_expiry() -> str:
+    return f"{PREFIX}assets:expiry"
+
+
+def asset_sweep() -> str:
+    return f"{PREFIX}assets:sweep"
+
+
+# --- dashboard sessions (relay/store/sessions.py) ---
+
+
+def dashboard_logout(sid: str) -> str:
+    return f"{PREFIX}dash:logout:{sid}"
+
+
+# -- tracked tasks (relay.tasks) ---------------------------------------------------------------------------------
+
+
+def task_digest(provider: str, task_id: str) -> str:
+    """The member naming a task in ``polls`` and ``tasks``; the same digest as its events list key."""
+    return _digest(provider, task_id)
+
+
+def task_record(partition: int, digest: str) -> str:
+    return f"{_tag(partition)}taskrec:{digest}"
+
+
+def task_polls(partition: int) -> str:
+    return f"{_tag(partition)}polls"
+
+
+def tasks_index(partition: int) -> str:
+    return f"{_tag(partition)}tasks"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from relay import ids
+from relay.errors import StoreUnavailable
 from relay.events import NewEvent, render_event
 from relay.store import keys
 from relay.store.writer import ScriptWriter
@@ -22,8 +23,51 @@ def script_source(name: str) -> str:
     return importlib.resources.files("relay.store.scripts").joinpath(f"{name}.lua").read_text()
 
 
-def load_script(redis: RedisClient, name: str) -> AsyncScript:
-    return redis.register_script(script_source(name))
+def load_script(redis: RedisClient, name: str) -> ScriptWriter:
+    """The one way the relay runs a Lua script of ``scripts/``: ``await load_script(redis, name).call(keys, args)``.
+
+    Concurrent calls share a pipelined round trip, and a script Redis forgot (restart, SCRIPT FLUSH) is loaded again.
+    """
+    return ScriptWriter(redis, script_source(name))
+
+
+EVENT_FIELDS = ("meta", "body", "fmt", "request", "assets")
+"""An event hash's fields (``accept.lua`` writes the first four; ``assets`` is the record of its file copies,
+:mod:`relay.assets.records`)."""
+
+AssetsRender = Callable[[bytes, bytes | None], bytes]
+"""``(meta, assets record) -> meta`` with the copies (:meth:`relay.assets.service.Assets.render_meta`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event hash as stored: ``meta`` is the normalized event's JSON without ``raw``."""
+
+    meta: bytes
+    body: bytes
+    fmt: bytes
+    request: bytes
+    assets: bytes | None = None
+
+    def render(self, with_assets: AssetsRender | None = None) -> bytes:
+        meta = self.meta
+        if self.assets is not None and with_assets is not None:
+            meta = with_assets(meta, self.assets)
+        return render_event(meta, self.body, self.fmt, self.request)
+
+
+async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEvent | None]:
+    """The stored hashes of these events in the order given, None for any that expired (one round trip)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for event_id in event_ids:
+            pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), EVENT_FIELDS)
+        rows: list[list[Any]] = await pipe.execute()
+    return [_stored(row) for row in rows]
+
+
+def _stored(row: list[Any]) -> StoredEvent | None:
+    meta, body, fmt, request, assets = row
+    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"", assets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,60 +107,96 @@ class Store:
     :param partitions: how many partitions events are spread over (``RELAY_PARTITIONS``).
     :param dedup_ttl_s: how long a callback is remembered for deduplication.
     :param event_ttl_s: how long an event is kept.
+    :param track_deadlines: ``(provider, service, now_ms) -> (deadline_ms, horizon_ms)`` of a task first heard of
+        through a progress callback (:mod:`relay.tasks`); None tracks no unregistered task.
+    :param assets: adds an event's file copies to it when rendered (``RELAY_ASSETS``).
     """
 
-    def __init__(self, redis: RedisClient, *, partitions: int, dedup_ttl_s: int, event_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        partitions: int,
+        dedup_ttl_s: int,
+        event_ttl_s: int,
+        track_deadlines: Callable[[str, str, int], tuple[int, int]] | None = None,
+        assets: AssetsRender | None = None,
+    ) -> None:
         self.redis = redis
+        self.track_deadlines = track_deadlines
+        self.assets = assets
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
         # Accepts of concurrent requests share one round trip (group commit); see relay.store.writer.
-        self._accept = ScriptWriter(redis, script_source("accept"))
+        self._accept = load_script(redis, "accept")
 
     async def accept(self, event: NewEvent, now_ms: int, timeout_s: float | None = None) -> AcceptResult:
         """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written.
 
-        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, ``TimeoutError``, and
-        the event may or may not be stored (the provider's retry is deduplicated).
+        ``timeout_s`` bounds the whole exchange (queueing and retries included): past it, :class:`StoreUnavailable`
+        (503), and the event may or may not be stored (the provider's retry is deduplicated).
         """
-        stored, event_id = await self._accept.call(
-            [
-                event.dedup_key,
-                keys.event(event.partition, event.id),
-                keys.events_stream(event.partition),
-                keys.task(event.partition, event.provider, event.task_id),
-            ],
-            [
-                self.dedup_ttl_ms,
-                self.event_ttl_ms,
-                event.id,
-                event.meta,
-                event.body,
-                event.body_format,
-                event.request,
-                max(now_ms - self.event_ttl_ms, 0),
-                event.provider,
-                event.type,
-                event.task_id,
-                event.tag,
-            ],
-            timeout_s,
-        )
+        digest = keys.task_digest(event.provider, event.task_id)
+        service, deadline_ms, horizon_ms = "", 0, 0
+        if event.service and self.track_deadlines is not None:
+            service = event.service
+            deadline_ms, horizon_ms = self.track_deadlines(event.provider, service, now_ms)
+        try:
+            stored, event_id = await self._accept.call(
+                [
+                    event.dedup_key,
+                    keys.event(event.partition, event.id),
+                    keys.events_stream(event.partition),
+                    keys.task(event.partition, event.provider, event.task_id),
+                    keys.task_record(event.partition, digest),
+                    keys.task_polls(event.partition),
+                    keys.tasks_index(event.partition),
+                ],
+                [
+                    self.dedup_ttl_ms,
+                    self.event_ttl_ms,
+                    event.id,
+                    event.meta,
+                    event.body,
+                    event.body_format,
+                    event.request,
+                    max(now_ms - self.event_ttl_ms, 0),
+                    event.provider,
+                    event.type,
+                    event.task_id,
+                    event.tag,
+                    event.status,
+                    digest,
+                    now_ms,
+                    service,
+                    deadline_ms,
+                    horizon_ms,
+                    event.source,
+                ],
+                timeout_s,
+            )
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"the event store did not answer within {timeout_s} s; retry later") from exc
         first_id = event_id.decode()
         # A reply naming this very event is its own write, run twice when a dropped connection made the client
         # resend it: stored, not a duplicate.
         return AcceptResult(event_id=first_id, duplicate=not stored and first_id != event.id)
 
+    async def ping(self) -> None:
+        await self.redis.ping()
+
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""
+        stored = await self.get_stored(event_id)
+        return None if stored is None else stored.render(self.assets)
+
+    async def get_stored(self, event_id: str) -> StoredEvent | None:
+        """The event's hash as stored, or None when no such event is stored."""
         partition = ids.partition_of(event_id)
         if partition is None or partition >= self.partitions:
             return None
-        row: list[Any] = await self.redis.hmget(keys.event(partition, event_id), ["meta", "body", "fmt", "request"])
-        meta, body, body_format, request = row
-        if meta is None:
-            return None
-        return render_event(meta, body, body_format, request)
+        return _stored(await self.redis.hmget(keys.event(partition, event_id), EVENT_FIELDS))
 
     async def get_events(self, event_ids: list[str]) -> list[bytes]:
         """Rendered events in the order given, skipping any that expired."""
@@ -124,11 +204,8 @@ class Store:
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
         """Rendered events in the order given, None for any that expired (one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
-            rows: list[list[Any]] = await pipe.execute()
-        return [render_event(*row) if row[0] is not None else None for row in rows]
+        found = await read_events(self.redis, event_ids)
+        return [None if stored is None else stored.render(self.assets) for stored in found]
 
     async def task_events(self, provider: str, task_id: str) -> list[bytes]:
         partition = keys.partition_for(provider, task_id, self.partitions)

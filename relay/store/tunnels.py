@@ -13,12 +13,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from relay import ids
 from relay.store import keys
-from relay.store.store import load_script
-from relay.tunnel.channels import Channel
+from relay.store.channels import Channel, Entry
+from relay.store.store import StoredEvent, load_script, read_events
 
-Entry = tuple[bytes, dict[bytes, bytes]]
 Fields = dict[str, str | bytes]
 # The registry is swept of stale channels at most this often per process.
 SWEEP_EVERY_S = 60.0
@@ -117,7 +115,7 @@ class TunnelStore:
             args.append(len(fields))
             for field_name, value in fields.items():
                 args += [field_name, value]
-        added: Any = await self._append(keys=[keys.tunnel_buffer(name), keys.tunnel_state(name)], args=args)
+        added: Any = await self._append.call([keys.tunnel_buffer(name), keys.tunnel_state(name)], args)
         await self.touch(name, now_ms)
         return [entry_id.decode() for entry_id in added]
 
@@ -131,13 +129,9 @@ class TunnelStore:
         reply: Any = await self.redis.xread({keys.tunnel_buffer(name): after}, count=count, block=block_ms)
         return reply[0][1] if reply else []
 
-    async def event_rows(self, event_ids: list[str]) -> list[list[Any]]:
-        """``[meta, body, fmt, request]`` of each stored event (Nones once it expired), in one round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), ["meta", "body", "fmt", "request"])
-            rows: list[list[Any]] = await pipe.execute()
-        return rows
+    async def event_rows(self, event_ids: list[str]) -> list[StoredEvent | None]:
+        """Each stored event (None once it expired), in one round trip."""
+        return await read_events(self.redis, event_ids)
 
     # --- positions ---
 
@@ -171,7 +165,7 @@ class TunnelStore:
         args: list[Any] = [position or "", n, self.channel_ttl_ms]
         for entry_id, entry_n in failed:
             args += [entry_id, entry_n]
-        stored: Any = await self._ack(keys=[keys.tunnel_state(name), keys.tunnel_failed(name)], args=args)
+        stored: Any = await self._ack.call([keys.tunnel_state(name), keys.tunnel_failed(name)], args)
         await self.touch(name, now_ms)
         return stored.decode() if isinstance(stored, bytes) else str(stored)
 

@@ -6,11 +6,11 @@ import asyncio
 import os
 import re
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
 
+from relay.config import CliSettings, SettingsError
 from relay.providers import PROVIDER_NAMES
 
 TUNNEL_HELP = (
@@ -43,9 +43,9 @@ def since_ms(value: str, now_s: float) -> int:
     return int((now_s - int(match[1]) * UNIT_S[match[2]]) * 1000)
 
 
-def admin_token(environ: os._Environ[str]) -> str | None:
-    token = environ.get("RELAY_ADMIN_TOKEN") or None
-    token_file = Path(environ.get("RELAY_DATA_DIR", ".relay")) / "admin_token"
+def admin_token(local: CliSettings) -> str | None:
+    token = local.admin_token or None
+    token_file = local.data_dir / "admin_token"
     if token is None and token_file.exists():
         token = token_file.read_text().strip()
     return token
@@ -55,7 +55,7 @@ def admin_token(environ: os._Environ[str]) -> str | None:
 @click.option(
     "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
 )
-@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]")
+@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]")
 @click.option("--channel", default=None, help="Stream this existing channel instead of the one saved for this command.")
 @click.option(
     "--key", "read_secret", default=None, help="The read secret of --channel (not needed with the admin token)."
@@ -91,8 +91,11 @@ def tunnel(
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
     from relay.tunnel.state import TunnelState, default_path
 
-    environ = os.environ
-    server = http_url(server or environ.get("RELAY_PUBLIC_URL") or "http://127.0.0.1:8000", "--server")
+    try:
+        local = CliSettings.from_environ(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    server = http_url(server or local.public_url or f"http://127.0.0.1:{local.port}", "--server")
     http_url(forward_to, "--forward-to")
     if since is not None and from_now:
         raise click.UsageError("--since and --from-now choose different starts: pass one")
@@ -100,7 +103,7 @@ def tunnel(
     options = TunnelOptions(
         server=server,
         forward_to=forward_to,
-        admin_token=admin_token(environ),
+        admin_token=admin_token(local),
         channel=channel,
         read_secret=read_secret,
         providers=providers,
@@ -109,7 +112,7 @@ def tunnel(
         resend_failed=resend_failed,
         concurrency=concurrency,
     )
-    state = TunnelState(default_path(environ))
+    state = TunnelState(default_path(local.config_home))
     client: TunnelClient | None = None
 
     async def run() -> None:

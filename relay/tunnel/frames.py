@@ -26,10 +26,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from relay.events import parse_json, render_event
+from relay.events import parse_json
 from relay.signing import webhook_headers
-from relay.store.tunnels import Entry, TunnelStore
-from relay.tunnel.channels import KIND_WEBHOOK, Channel
+from relay.store.channels import KIND_WEBHOOK, Channel, Entry
+from relay.store.store import StoredEvent
+from relay.store.tunnels import TunnelStore
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +162,10 @@ def _webhook(fields: dict[bytes, bytes]) -> Message:
     )
 
 
-def _event(channel: Channel, fields: dict[bytes, bytes], row: list[Any], now_s: float) -> Message | None:
-    meta, body, body_format, request_json = row
-    if meta is None:
+def _event(channel: Channel, fields: dict[bytes, bytes], row: StoredEvent | None, now_s: float) -> Message | None:
+    if row is None:
         return None
+    body, request_json = row.body, row.request
     event_id = fields[b"id"].decode()
     common: dict[str, Any] = {
         "id": event_id,
@@ -184,7 +185,7 @@ def _event(channel: Channel, fields: dict[bytes, bytes], row: list[Any], now_s: 
             headers=forwardable(request["headers"]),
             body=body,
         )
-    rendered = render_event(meta, body, body_format, request_json)
+    rendered = row.render()
     # Signed when sent, not when received: a replayed event must still pass the receiver's timestamp tolerance.
     signed = webhook_headers([channel.secret], event_id, int(now_s), rendered)
     return Message(

@@ -13,19 +13,24 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from relay.config import Settings
-from relay.store import keys
-from relay.store.tunnels import Entry, TunnelStore
-from relay.tunnel.channels import KIND_EVENT
+from relay.logs import kv
+from relay.store.channels import (
+    KIND_EVENT,
+    Entry,
+    ack_routed,
+    claim_for_router,
+    ensure_router_group,
+    read_for_router,
+)
+from relay.store.store import RedisClient
+from relay.store.tunnels import TunnelStore
 
 logger = logging.getLogger(__name__)
 
-GROUP = "tunnels"
 BATCH = 200
 BLOCK_MS = 1_000
 # An entry a dead router took but never acknowledged is taken over after this long.
@@ -44,7 +49,7 @@ class TunnelRouter:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
         consumer: str | None = None,
@@ -64,11 +69,7 @@ class TunnelRouter:
     async def prepare(self) -> None:
         """Create the consumer group on every partition, so every event stored from now on gets routed."""
         for partition in range(self.partitions):
-            try:
-                await self.redis.xgroup_create(keys.events_stream(partition), GROUP, id="$", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await ensure_router_group(self.redis, partition)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -76,7 +77,6 @@ class TunnelRouter:
                 group.create_task(self._run_partition(partition))
 
     async def _run_partition(self, partition: int) -> None:
-        stream = keys.events_stream(partition)
         # First our own pending entries (a previous run of this consumer), then new ones.
         cursor = "0"
         failures = 0
@@ -88,28 +88,21 @@ class TunnelRouter:
             try:
                 if failures:
                     await self.prepare()
-                reply: Any = await self.redis.xreadgroup(
-                    GROUP, self.consumer, {stream: cursor}, count=BATCH, block=BLOCK_MS
-                )
-                entries: list[Entry] = reply[0][1] if reply else []
+                entries = await read_for_router(self.redis, partition, self.consumer, cursor, BATCH, BLOCK_MS)
                 if cursor == "0" and not entries:
                     cursor = ">"
                     continue
                 if not entries:
-                    entries = await self._claim_abandoned(stream)
+                    entries = await claim_for_router(self.redis, partition, self.consumer, CLAIM_IDLE_MS, BATCH)
                 if entries:
-                    await self.route(stream, entries)
+                    await self.route(partition, entries)
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
-                logger.warning("tunnel router redis error partition=%d attempt=%d error=%r", partition, failures, exc)
+                logger.warning("tunnel router redis error", extra=kv(partition=partition, attempt=failures, error=exc))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
-    async def _claim_abandoned(self, stream: str) -> list[Entry]:
-        reply: Any = await self.redis.xautoclaim(stream, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=BATCH)
-        return [entry for entry in reply[1] if entry[1]]
-
-    async def route(self, stream: str, entries: list[Entry]) -> None:
+    async def route(self, partition: int, entries: list[Entry]) -> None:
         now_ms = int(self.clock() * 1000)
         channels = await self.channels.all(now_ms)
         for channel in channels:
@@ -124,13 +117,13 @@ class TunnelRouter:
                     matching.append(routed)
             if matching:
                 await self.channels.append(channel.name, matching, now_ms)
-        await self.redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
-        logger.debug("tunnel router routed entries=%d channels=%d", len(entries), len(channels))
+        await ack_routed(self.redis, partition, [entry_id for entry_id, _ in entries])
+        logger.debug("tunnel router routed", extra=kv(entries=len(entries), channels=len(channels)))
 
 
 async def run_tunnel_router(settings: Settings, clock: Callable[[], float] = time.time) -> None:
-    """Run a router with its own Redis client until cancelled (for a worker process)."""
-    from relay.tunnel.streams import open_stream_redis
+    """Run a router with its own RedisClient client until cancelled (for a worker process)."""
+    from relay.store.connect import open_stream_redis
 
     redis = open_stream_redis(settings)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,9 @@ class SavedChannel:
     mode: str
 
 
-def default_path(environ: Mapping[str, str]) -> Path:
+def default_path(config_home: Path) -> Path:
     """``$XDG_CONFIG_HOME/relay/tunnels.json`` (``~/.config/relay/...`` without it): per user, not per directory."""
-    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".config")
-    return Path(base) / "relay" / FILE_NAME
+    return config_home.expanduser() / "relay" / FILE_NAME
 
 
 def state_key(server: str, forward_to: str, mode: str, providers: tuple[str, ...]) -> str:

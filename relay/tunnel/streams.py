@@ -10,56 +10,25 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Literal
 
 import orjson
-import redis.asyncio
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from relay.config import Settings
-from relay.dashboard.tunnels import TunnelInfo
 from relay.errors import BadRequest, TooManyStreams
+from relay.logs import kv
 from relay.metrics import tunnel_client_connected, tunnel_client_disconnected
-from relay.store.cluster import cluster_url, is_cluster, open_cluster
+from relay.store.channels import Channel
+from relay.store.connect import MAX_BLOCK_S
+from relay.store.store import RedisClient
 from relay.store.tunnels import Resume, TunnelStore
-from relay.tunnel.channels import Channel
 from relay.tunnel.frames import load, sse
 
 logger = logging.getLogger(__name__)
 
 Format = Literal["relay", "smee"]
 ENTRY_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
-MAX_BLOCK_S = 5.0
 READ_COUNT = 100
-
-
-def open_stream_redis(settings: Settings) -> redis.asyncio.Redis:
-    """A Redis client of its own for blocking reads, so connected tunnels never starve callbacks of connections."""
-    cluster = cluster_url(settings.redis_url)
-    if cluster is not None:
-        return open_cluster(
-            cluster,
-            max_connections=settings.tunnel_max_streams + settings.partitions + 4,
-            connect_timeout_s=settings.redis_connect_timeout_s,
-            timeout_s=MAX_BLOCK_S + settings.store_timeout_s,
-        )
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.tunnel_max_streams + settings.partitions + 4,
-        timeout=settings.store_timeout_s,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        # Longer than any XREAD/XREADGROUP BLOCK, so a blocked read is never mistaken for a dead server.
-        socket_timeout=MAX_BLOCK_S + settings.store_timeout_s,
-        health_check_interval=30,
-    )
-    return redis.asyncio.Redis(connection_pool=pool)
-
-
-async def disconnect(client: redis.asyncio.Redis) -> None:
-    """Close every connection now: redis-py may swallow the cancellation of a blocked read, this ends the read."""
-    if is_cluster(client):
-        await client.aclose()
-    else:
-        await client.connection_pool.disconnect()
 
 
 def resume_point(last_event_id: str | None) -> str | None:
@@ -70,7 +39,7 @@ def resume_point(last_event_id: str | None) -> str | None:
     return last_event_id
 
 
-def tunnel_store(redis: redis.asyncio.Redis, settings: Settings) -> TunnelStore:
+def tunnel_store(redis: RedisClient, settings: Settings) -> TunnelStore:
     return TunnelStore(
         redis,
         max_events=settings.tunnel_buffer_max_events,
@@ -88,7 +57,7 @@ class TunnelHub:
     :param clock: seconds since the epoch (signing timestamps).
     """
 
-    def __init__(self, redis: redis.asyncio.Redis, settings: Settings, clock: Callable[[], float]) -> None:
+    def __init__(self, redis: RedisClient, settings: Settings, clock: Callable[[], float]) -> None:
         self.redis = redis
         self.channels = tunnel_store(redis, settings)
         self.ping_interval_s = settings.tunnel_ping_interval_s
@@ -119,19 +88,6 @@ class TunnelHub:
             del self.connected[channel]
         tunnel_client_disconnected()
 
-    async def dashboard_tunnels(self) -> list[TunnelInfo]:
-        """Every channel with the clients connected to this process (the dashboard's tunnels page)."""
-        return [
-            TunnelInfo(
-                channel=c.name,
-                mode=c.mode,
-                created_ms=c.created_ms,
-                clients=self.connected[c.name],
-                filter=c.filter.to_dict(),
-            )
-            for c in await self.channels.all()
-        ]
-
     async def frames(self, channel: Channel, resume: Resume | None, fmt: Format) -> AsyncGenerator[bytes, None]:
         # Without a resume point the stream is live-only: it starts after the newest buffered entry.
         cursor = resume.cursor if resume is not None else await self.channels.last_id(channel.name)
@@ -152,7 +108,7 @@ class TunnelHub:
                 for entry_id, message in await load(self.channels, channel, entries, self.clock()):
                     cursor = entry_id
                     if message is None:
-                        logger.warning("tunnel event expired before it was streamed entry_id=%s", entry_id)
+                        logger.warning("tunnel event expired before it was streamed", extra=kv(entry_id=entry_id))
                         continue
                     data = message.smee_data() if fmt == "smee" else message.relay_data()
                     yield sse(data, entry_id=entry_id)

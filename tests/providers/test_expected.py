@@ -1,45 +1,48 @@
-"""The shared contract: every real callback body in /work/shared/providers parses as expected.json says."""
+"""The repository's provider bodies (tests/fixtures/providers) parse as their expected.json says."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from relay.providers import build_providers
+from tests.conftest import PROVIDERS_DIR
+from tests.providers.contract import CHALLENGES, EXPECTED, EXPECTED_LOCAL, cases, check_event
 
-PROVIDERS_DIR = Path(__file__).resolve().parents[3] / "shared" / "providers"
-EXPECTED: list[dict[str, Any]] = json.loads((PROVIDERS_DIR / "expected.json").read_text(encoding="utf-8"))
-
-
-def test_expected_covers_every_adapter() -> None:
-    # replicate has its own vectors (tests/providers/test_replicate.py); its shared body is read as generic here.
-    assert {entry["provider"] for entry in EXPECTED} == {"acedata", "ttapi", "kie", "generic"}
+PROVIDERS = build_providers()
 
 
-@pytest.mark.parametrize("entry", EXPECTED, ids=[entry["file"] for entry in EXPECTED])
-def test_real_body(entry: dict[str, Any]) -> None:
+def test_every_fixture_is_in_the_contract_and_has_a_source() -> None:
+    bodies = {path.name for path in PROVIDERS_DIR.glob("*.json")} - {
+        "expected.json",
+        "expected_local.json",
+        "challenges.json",
+    }
+    referenced = [entry["file"] for entry in EXPECTED + EXPECTED_LOCAL + CHALLENGES]
+    sources = set(re.findall(r"`([^`]+\.json)`", (PROVIDERS_DIR / "SOURCES.md").read_text(encoding="utf-8")))
+
+    assert set(referenced) == bodies
+    assert bodies <= sources, f"no source written down for {sorted(bodies - sources)}"
+
+
+@pytest.mark.parametrize(("adapter", "entry"), cases("provider") + cases("route"))
+def test_real_body(adapter: str, entry: dict[str, Any]) -> None:
     body = json.loads((PROVIDERS_DIR / entry["file"]).read_text(encoding="utf-8"))
-    update = build_providers()[entry["provider"]].parse(body)
+    update = PROVIDERS[adapter].parse(body)
 
     assert update is not None
-    assert update.task_id == entry["task_id"]
-    assert update.event_type == entry["type"]
-    assert update.status == entry["status"]
-    if "progress" in entry:
-        assert update.progress == entry["progress"]
-    urls = [output.url for output in update.outputs]
-    assert len(urls) == len(set(urls)), "duplicate output URL"
-    if "outputs" in entry:
-        assert len(urls) == entry["outputs"]
-    for url in entry.get("outputs_include", []):
-        assert url in urls
-    for url in entry.get("outputs_exclude", []):
-        assert url not in urls
-    if "error_code" in entry:
-        assert update.error is not None
-        assert update.error.code == entry["error_code"]
-    else:
-        assert update.error is None
+    check_event(
+        entry,
+        {
+            "task_id": update.task_id,
+            "type": update.event_type,
+            "status": update.status,
+            "progress": update.progress,
+            "outputs": [asdict(output) for output in update.outputs],
+            "error": None if update.error is None else asdict(update.error),
+        },
+    )

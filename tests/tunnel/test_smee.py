@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,17 +18,45 @@ import pytest
 from tests.conftest import ADMIN
 from tests.tunnel.conftest import RelayProcess, Target, callback_url, wait_for
 
-SMEE = Path(__file__).parent / "js" / "node_modules" / "smee-client" / "bin" / "smee.js"
+JS = Path(__file__).parent / "js"
+SMEE = JS / "node_modules" / "smee-client" / "bin" / "smee.js"
+INSTALL = "npm ci --prefix tests/tunnel/js"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """Node.js 20+, with the pinned smee-client installed under tests/tunnel/js (untracked) on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None:
+        pytest.skip(f"Node.js 20+ not found: the stock smee-client test needs `node` and `npm` ({INSTALL})")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    major = re.match(r"v(\d+)\.", version)
+    if major is None or int(major.group(1)) < 20:
+        pytest.skip(f"Node.js 20+ needed by smee-client 5, found {version or 'no version'} at {node}")
+    if not SMEE.exists():
+        if npm is None:
+            pytest.skip(f"smee-client is not installed and npm is not found: run `{INSTALL}`")
+        # One installer at a time, also across parallel pytest workers; the others find it done.
+        lock = Path(tempfile.gettempdir()) / f"relay-npm-{hashlib.sha256(bytes(JS)).hexdigest()[:16]}.lock"
+        with lock.open("w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            if not SMEE.exists():
+                done = subprocess.run(
+                    [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                if done.returncode != 0:
+                    pytest.fail(f"`{INSTALL}` failed ({done.returncode}):\n{done.stdout}{done.stderr}", pytrace=False)
+    return node
 
 
 @pytest.fixture
-def smee(target: Target, tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    assert SMEE.exists(), "run `npm ci --prefix tests/tunnel/js` (.ci/run does)"
+def smee(target: Target, tmp_path: Path, node: str) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(source: str) -> subprocess.Popen[bytes]:
-        node = shutil.which("node")
-        assert node is not None, "Node.js 20+ is needed for the smee-client test"
         with (tmp_path / "smee.log").open("ab") as log:
             proc = subprocess.Popen([node, str(SMEE), "-u", source, "-t", f"{target.url}/smee"], stdout=log, stderr=log)
         started.append(proc)

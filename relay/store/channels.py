@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from relay.errors import BadRequest
 from relay.signing import new_secret
+from relay.store import keys
 
 MODES = ("event", "raw")
 CHANNEL_BYTES = 24  # 192 bits, URL-safe: also a valid smee.io channel name ([A-Za-z0-9_-], <= 128 chars)
@@ -111,3 +114,41 @@ class Channel:
     def public(self) -> dict[str, Any]:
         """The channel as the API lists it: everything but the secrets."""
         return {"channel": self.name, "mode": self.mode, "filter": self.filter.to_dict(), "created_ms": self.created_ms}
+
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+# -- the tunnel router's consumer group on the events streams --------------------------------------------------
+
+ROUTER_GROUP = "tunnels"
+
+
+async def ensure_router_group(redis: Redis, partition: int) -> None:
+    """Create the router's group on the partition's events stream (from now on: events stored later get routed)."""
+    try:
+        await redis.xgroup_create(keys.events_stream(partition), ROUTER_GROUP, id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def read_for_router(
+    redis: Redis, partition: int, consumer: str, cursor: str, count: int, block_ms: int
+) -> list[Entry]:
+    """Entries for ``consumer``: its own unacknowledged ones from ``cursor`` ``"0"``, new ones with ``">"``."""
+    reply: Any = await redis.xreadgroup(
+        ROUTER_GROUP, consumer, {keys.events_stream(partition): cursor}, count=count, block=block_ms
+    )
+    return reply[0][1] if reply else []
+
+
+async def claim_for_router(redis: Redis, partition: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
+    """Entries another consumer took over ``idle_ms`` ago and never acknowledged (a dead router's)."""
+    stream = keys.events_stream(partition)
+    reply: Any = await redis.xautoclaim(stream, ROUTER_GROUP, consumer, idle_ms, "0-0", count=count)
+    return [entry for entry in reply[1] if entry[1]]
+
+
+async def ack_routed(redis: Redis, partition: int, entry_ids: list[bytes]) -> None:
+    await redis.xack(keys.events_stream(partition), ROUTER_GROUP, *entry_ids)

@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from relay.errors import RateLimited
+from relay.logs import kv
 from relay.store import keys
 from relay.store.store import load_script
 
@@ -82,33 +83,32 @@ class RateLimiter:
             await self._check([(scope, key, bucket)], now_ms)
 
     async def check_login(self, address: str, now_ms: int) -> None:
-        """One dashboard login attempt from ``address``: guessing the admin token must stay slow."""
+        """One try at the admin token from ``address`` (a dashboard login, or an admin API request answered 401):
+        guessing the admin token must stay slow, through either door."""
         await self._check([("client address", keys.rate_login(address), self.login)], now_ms)
 
-    async def _check(self, checks: list[tuple[str, str, Bucket]], now_ms: int) -> None:
+    async def login_allowed(self, address: str, now_ms: int) -> None:
+        """Raise :class:`RateLimited` while ``address`` has no tries left, without taking one."""
+        await self._check([("client address", keys.rate_login(address), self.login)], now_ms, cost=0)
+
+    async def _check(self, checks: list[tuple[str, str, Bucket]], now_ms: int, cost: int = 1) -> None:
         if not checks:
             return
         try:
             async with asyncio.timeout(self.timeout_s):
-                try:
-                    results = await self._take_all(checks, now_ms)
-                except NoScriptError:
-                    # First use, or Redis restarted (or a cluster node): load the script and try once more.
-                    await self.redis.script_load(self._take.script)
-                    results = await self._take_all(checks, now_ms)
+                results = await self._take_all(checks, now_ms, cost)
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("rate limiter unavailable, request let through error=%s", type(exc).__name__)
+            logger.warning("rate limiter unavailable, request let through", extra=kv(error=type(exc).__name__))
             return
         for (scope, _, _), (allowed, retry_after_ms) in zip(checks, results, strict=True):
             if not allowed:
                 raise RateLimited(scope, max(1, math.ceil(int(retry_after_ms) / 1000)))
 
-    async def _take_all(self, checks: list[tuple[str, str, Bucket]], now_ms: int) -> list[list[int]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for _, key, bucket in checks:
-                # EVALSHA by name: a cluster pipeline refuses Script objects (they would load scripts mid-pipeline).
-                pipe.execute_command(
-                    "EVALSHA", self._take.sha, 1, key, bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms
-                )
-            results: list[list[int]] = await pipe.execute()
+    async def _take_all(self, checks: list[tuple[str, str, Bucket]], now_ms: int, cost: int) -> list[list[int]]:
+        # Queued in the same loop iteration, the buckets' calls go to Redis in one pipelined round trip.
+        calls = [
+            self._take.call([key], [bucket.per_s, bucket.burst, now_ms, bucket.ttl_ms, cost])
+            for _, key, bucket in checks
+        ]
+        results: list[list[int]] = await asyncio.gather(*calls)
         return results
