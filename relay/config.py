@@ -91,6 +91,13 @@ class Settings:
     tunnel_buffer_max_age_s: int = DAY_S
     tunnel_ping_interval_s: float = 15.0
     tunnel_max_streams: int = 32
+    # --- tunnel channels: limits and expiry (docs/tunnel.md) ---
+    tunnel_buffer_max_bytes: int = 64 * 1024 * 1024
+    tunnel_max_body_bytes: int = 1024 * 1024
+    tunnel_post_per_s: float = 50.0
+    tunnel_post_burst: int = 500
+    tunnel_max_streams_per_channel: int = 4
+    tunnel_channel_ttl_s: int = 7 * DAY_S
 
     # -- assets: copies of the files events point to (docs/assets.md) --
     assets: bool = False
@@ -181,6 +188,7 @@ class Settings:
             tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
             tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
             tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
+            **_tunnel_limit_settings(config),
             **_ops_settings(config),
             **_assets_settings(config, environ),
             **_task_settings(config),
@@ -206,7 +214,15 @@ class Settings:
                 raise SettingsError(f"RELAY_{name.upper()} must be 0 (off) or positive, got {getattr(self, name)!r}")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
-        for name in ("tunnel_buffer_max_events", "tunnel_buffer_max_age_s", "tunnel_max_streams"):
+        for name in (
+            "tunnel_buffer_max_events",
+            "tunnel_buffer_max_age_s",
+            "tunnel_max_streams",
+            "tunnel_buffer_max_bytes",
+            "tunnel_max_body_bytes",
+            "tunnel_max_streams_per_channel",
+            "tunnel_channel_ttl_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
         if not 0 < self.tunnel_ping_interval_s <= 15:
@@ -367,6 +383,26 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
 LOG_FORMATS = ("plain", "json")
 
 
+def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
+    """Per-channel bounds: what one channel (its senders, its buffer, its readers) may take from the relay."""
+    post_per_s = config("TUNNEL_POST_PER_S", cast=float, default=Settings.tunnel_post_per_s)
+    post_burst = config("TUNNEL_POST_BURST", cast=int, default=Settings.tunnel_post_burst)
+    if post_per_s < 0 or post_burst < 0:
+        raise SettingsError("RELAY_TUNNEL_POST_PER_S and RELAY_TUNNEL_POST_BURST must be 0 (off) or positive")
+    return {
+        "tunnel_buffer_max_bytes": config(
+            "TUNNEL_BUFFER_MAX_BYTES", cast=int, default=Settings.tunnel_buffer_max_bytes
+        ),
+        "tunnel_max_body_bytes": config("TUNNEL_MAX_BODY_BYTES", cast=int, default=Settings.tunnel_max_body_bytes),
+        "tunnel_post_per_s": post_per_s,
+        "tunnel_post_burst": post_burst,
+        "tunnel_max_streams_per_channel": config(
+            "TUNNEL_MAX_STREAMS_PER_CHANNEL", cast=int, default=Settings.tunnel_max_streams_per_channel
+        ),
+        "tunnel_channel_ttl_s": config("TUNNEL_CHANNEL_TTL_S", cast=int, default=Settings.tunnel_channel_ttl_s),
+    }
+
+
 def _ops_settings(config: Config) -> dict[str, Any]:
     """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
     log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
@@ -487,6 +523,8 @@ class CliSettings:
     redis_startup_wait_s: float = Settings.redis_startup_wait_s
     log_level: str = Settings.log_level
     log_format: str = Settings.log_format
+    config_home: Path = Path("~/.config")
+    """``XDG_CONFIG_HOME`` (else ``$HOME/.config``): where ``relay tunnel`` saves its channels (docs/tunnel.md)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CliSettings:
@@ -511,6 +549,7 @@ class CliSettings:
             ),
             log_level=log_level,
             log_format=log_format,
+            config_home=Path(plain("XDG_CONFIG_HOME", default="") or Path(plain("HOME", default="~")) / ".config"),
         )
 
 
