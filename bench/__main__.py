@@ -7,13 +7,17 @@ import json
 import re
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 
-from bench import delivery, ingest, memory, scale, tunnel
-from bench.harness import BENCH_DIR, ROOT, Options, machine
+from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
+from bench.harness import BENCH_DIR, ROOT, Options, SectionResult, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale)}
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks, assets)
+}
+DOCS = "docs/benchmarks.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -34,7 +38,15 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument(
         "--memory-backlog", type=int, default=defaults.memory_backlog, help="memory: undelivered events"
     )
-    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    parser.add_argument(
+        "--memory-subscriptions", type=int, default=defaults.memory_subscriptions, help="memory: subscribers (down)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="a checkout of the relay before, run side by side (ingest, memory)"
+    )
+    parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
+    parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
+    parser.add_argument("--docs", action="store_true", help=f"write the tables into {DOCS}")
     args = parser.parse_args(argv)
     options = Options(
         duration_s=args.duration,
@@ -47,18 +59,26 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         e2e_rate=args.e2e_rate,
         e2e_duration_s=args.e2e_duration,
         memory_backlog=args.memory_backlog,
+        memory_subscriptions=args.memory_subscriptions,
+        baseline=args.baseline.resolve() if args.baseline else None,
+        tasks_open=args.tasks_open,
+        tasks_polls=args.tasks_polls,
     )
-    return args.sections or list(SECTIONS), options, args.readme
+    return args.sections or list(SECTIONS), options, args.docs
 
 
 def main(argv: list[str]) -> None:
-    names, options, readme = parse_args(argv)
+    names, options, docs = parse_args(argv)
     started = datetime.now(UTC)
     facts = machine()
     results = {}
     for name in names:
         print(f"bench: running {name}", file=sys.stderr, flush=True)
-        results[name] = SECTIONS[name].run(options)
+        try:
+            results[name] = SECTIONS[name].run(options)
+        except Exception as exc:  # one failing section must not lose the others' figures
+            print(f"bench: {name} failed: {exc!r}", file=sys.stderr, flush=True)
+            results[name] = SectionResult(data={"error": repr(exc)}, markdown=f"**{name}**: failed ({exc!r})")
     header = (
         f"{started:%Y-%m-%d}, {facts['cores']} cores ({facts['cpu']}), Python {facts['python']}, "
         f"uvicorn {facts['uvicorn']}, "
@@ -68,7 +88,7 @@ def main(argv: list[str]) -> None:
     record = {
         "started_at": started.isoformat(timespec="seconds"),
         "machine": facts,
-        "options": options.__dict__,
+        "options": {**options.__dict__, "baseline": str(options.baseline) if options.baseline else None},
         "sections": {name: result.data for name, result in results.items()},
         "markdown": markdown,
     }
@@ -77,16 +97,16 @@ def main(argv: list[str]) -> None:
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(markdown)
     print(f"\nbench: saved {out.relative_to(ROOT)}", file=sys.stderr)
-    if readme:
-        write_readme(markdown)
+    if docs:
+        write_docs(markdown)
 
 
-def write_readme(markdown: str) -> None:
-    path = ROOT / "README.md"
+def write_docs(markdown: str) -> None:
+    path = ROOT / DOCS
     text = path.read_text()
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block")
+        raise SystemExit(f"{DOCS} has no {README_START} ... {README_END} block")
     path.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text))
 
 

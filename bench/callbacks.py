@@ -8,7 +8,10 @@ next to the relay's on a shared machine.
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -18,16 +21,35 @@ from bench.openloop import _Connection
 T = TypeVar("T")
 
 
+_PLACEHOLDER = re.compile(r"@@(UUID|NUM|MS|TOKEN)@@")
+
+
+def fill_body(template: str, index: int, nonce: str, token: str) -> str:
+    """A body from a template: the task id, and fresh random UUIDs and numbers for ``@@UUID@@``/``@@NUM@@`` (as a
+    provider's result URLs and ids are), ``@@MS@@`` a time in ms, ``@@TOKEN@@`` the callback URL's token."""
+    rng = random.Random(f"{nonce}-{index}")
+    values = {
+        "UUID": lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "NUM": lambda: str(rng.randrange(10**6, 10**13)),
+        "MS": lambda: str(1_764_000_000_000 + rng.randrange(10**9)),
+        "TOKEN": lambda: token,
+    }
+    body = template.replace(TASK_ID_PLACEHOLDER, task_id(nonce, index))
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)](), body)
+
+
 def _requests(url: str, paths: dict[str, str], bodies: dict[str, str], nonce: str) -> Callable[[int], bytes]:
     host_port = url.removeprefix("http://")
     providers = sorted(paths)
 
     def build(index: int) -> bytes:
         provider = providers[index % len(providers)]
-        body = bodies[provider].replace(TASK_ID_PLACEHOLDER, task_id(nonce, index)).encode()
+        path = paths[provider]
+        body = fill_body(bodies[provider], index, nonce, path.rsplit("/", 1)[-1]).encode()
+        # The headers a provider's HTTP client typically sends, not just the minimum.
         head = (
-            f"POST {paths[provider]} HTTP/1.1\r\nHost: {host_port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host_port}\r\nUser-Agent: Go-http-client/2.0\r\n"
+            f"Content-Type: application/json\r\nAccept-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 

@@ -45,10 +45,10 @@ IDLE_COUNT = 100
 
 
 @contextmanager
-def relay_worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """``relay worker`` in a child process; SIGTERM (then SIGKILL) on exit."""
-    child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "relay", "worker"], env=child_env, cwd=ROOT)
+def relay_worker(env: Mapping[str, str], root: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
+    """``relay worker`` (from the checkout at ``root``) in a child process; SIGTERM (then SIGKILL) on exit."""
+    child_env = {**os.environ, **env, "PYTHONPATH": str(root)}
+    process = subprocess.Popen([sys.executable, "-m", "relay", "worker"], env=child_env, cwd=root)
     try:
         yield process
     finally:

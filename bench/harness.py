@@ -102,9 +102,12 @@ def web_env(redis_url: str, secret: str, admin: str) -> dict[str, str]:
         "RELAY_WORKER": "false",
         "RELAY_ALLOW_PRIVATE_TARGETS": "true",
         "RELAY_LOG_LEVEL": "warning",
-        # One load generator on one address and a handful of tokens: the edge's rate limits would refuse it.
-        "RELAY_RATE_TOKEN_PER_S": "0",
-        "RELAY_RATE_ADDRESS_PER_S": "0",
+        # On, as shipped, so their cost is measured; raised, since one load generator on one address and a handful
+        # of tokens is far past what one provider sends.
+        "RELAY_RATE_TOKEN_PER_S": "1000000",
+        "RELAY_RATE_TOKEN_BURST": "1000000",
+        "RELAY_RATE_ADDRESS_PER_S": "1000000",
+        "RELAY_RATE_ADDRESS_BURST": "1000000",
     }
 
 
@@ -146,6 +149,22 @@ def uvicorn_server(
         stop_process(process, 10)
 
 
+@contextmanager
+def relay_serve(
+    env: Mapping[str, str], *, workers: int = 1, root: Path = ROOT, name: str = "relay"
+) -> Iterator[Server]:
+    """``relay serve`` (the shipped web server: uvicorn, its protocol and flags) from the checkout at ``root``."""
+    port = unused_port()
+    args = [sys.executable, "-m", "relay", "serve", "--port", str(port), "--workers", str(workers)]
+    child_env = {**os.environ, **env, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(args, env=child_env, cwd=root, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, process, timeout_s=30)
+        yield Server(name=name, url=f"http://127.0.0.1:{port}", process=process)
+    finally:
+        stop_process(process, 20)
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -160,9 +179,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float
             time.sleep(0.05)
 
 
-def fixtures() -> dict[str, str]:
-    """Provider name -> a real callback body of that provider, its task id replaced by the placeholder."""
-    return {path.stem: path.read_text() for path in sorted(FIXTURES_DIR.glob("*.json"))}
+def fixtures(subdir: str = "") -> dict[str, str]:
+    """Provider name -> a real callback body of that provider, its task id replaced by the placeholder.
+
+    ``subdir="1k"``: bodies of about 1 KB shaped as each provider documents them, with ``@@UUID@@``, ``@@NUM@@``,
+    ``@@MS@@`` and ``@@TOKEN@@`` placeholders (``bench.callbacks.fill_body``), for the memory section."""
+    return {path.stem: path.read_text() for path in sorted((FIXTURES_DIR / subdir).glob("*.json"))}
 
 
 def wrk(url: str, paths: Mapping[str, str], *, connections: int, duration_s: float, nonce: str) -> dict[str, Any]:
@@ -209,6 +231,12 @@ class Options:
     e2e_rate: float = 200.0
     e2e_duration_s: float = 5.0
     memory_backlog: int = 100_000
+    memory_subscriptions: int = 3
+    # A checkout of the relay as it was (e.g. `git archive <commit> | tar -x -C DIR`): sections that support it
+    # run it side by side with this one, for before/after figures from one run.
+    baseline: Path | None = None
+    tasks_open: int = 100_000
+    tasks_polls: int = 2_000
 
 
 @dataclass

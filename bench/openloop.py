@@ -178,3 +178,109 @@ def run(
     except ImportError:
         pass
     return runner(_run(host, int(port), build_request, rate, duration_s, max_connections))
+
+
+def _large_body(task_id: str, size: int) -> bytes:
+    """A generic-provider callback of about ``size`` bytes: a prediction with long logs (as Replicate's carry)."""
+    lines = []
+    total = 0
+    step = 0
+    while total < size - 400:
+        line = f"step {step:07d}/1000000 | loss {((step * 7919) % 10007) / 10007:.5f} | eta {1000000 - step} s\\n"
+        lines.append(line)
+        total += len(line)
+        step += 1
+    logs = "".join(lines)
+    return (
+        f'{{"taskId": "{task_id}", "status": "succeeded", "logs": "{logs}", '
+        f'"output": ["https://files.example.net/{task_id}/out-0.png"]}}'
+    ).encode()
+
+
+async def _large_senders(
+    host: str, port: int, path: str, count: int, size: int, nonce: str, stop: asyncio.Event
+) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    loop = asyncio.get_running_loop()
+
+    async def sender(number: int) -> None:
+        sent = 0
+        while not stop.is_set():
+            transport, conn = await loop.create_connection(_Connection, host, port)
+            conn.transport = transport
+            try:
+                while not stop.is_set() and not conn.lost:
+                    body = _large_body(f"{nonce}-large-{number}-{sent}", size)
+                    head = (
+                        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n"
+                    ).encode()
+                    status = await conn.send(head + body)
+                    statuses[status] = statuses.get(status, 0) + 1
+                    sent += 1
+            except (ConnectionError, OSError):
+                statuses[0] = statuses.get(0, 0) + 1
+            finally:
+                transport.close()
+
+    await asyncio.gather(*(sender(number) for number in range(count)))
+    return statuses
+
+
+def run_with_large(
+    url: str,
+    paths: dict[str, str],
+    bodies: dict[str, str],
+    *,
+    rate: float,
+    duration_s: float,
+    nonce: str,
+    senders: int,
+    large_bytes: int,
+    large_path: str,
+) -> dict[str, Any]:
+    """The open loop alone, then again while ``senders`` connections POST ``large_bytes`` bodies back to back (to
+    ``large_path``, a ``generic`` callback URL: its adapter reads any JSON)."""
+    host, port = url.removeprefix("http://").split(":")
+    providers = sorted(paths)
+    # Just under the limit, so each is read, parsed and stored.
+    size = large_bytes - 4096
+
+    def build_request(prefix: str) -> Callable[[int], bytes]:
+        def build(index: int) -> bytes:
+            provider = providers[index % len(providers)]
+            body = bodies[provider].replace(TASK_ID_PLACEHOLDER, f"{nonce}{prefix}-{index}").encode()
+            head = (
+                f"POST {paths[provider]} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            return head.encode() + body
+
+        return build
+
+    async def main() -> dict[str, Any]:
+        idle = await _run(host, int(port), build_request("i"), rate, duration_s, 256)
+        stop = asyncio.Event()
+        large = asyncio.create_task(_large_senders(host, int(port), large_path, senders, size, nonce, stop))
+        await asyncio.sleep(1.0)  # let the large senders get going
+        loaded = await _run(host, int(port), build_request("l"), rate, duration_s, 256)
+        stop.set()
+        statuses = await large
+        return {
+            "senders": senders,
+            "large_bytes": size,
+            "idle": idle,
+            "loaded": loaded,
+            "large_answered": sum(statuses.values()),
+            "large_statuses": {str(code): count for code, count in sorted(statuses.items())},
+            "p50_ratio": round(loaded["p50_ms"] / idle["p50_ms"], 2) if idle["p50_ms"] else None,
+        }
+
+    runner: Callable[[Any], dict[str, Any]] = asyncio.run
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        pass
+    return runner(main())

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-import orjson
-
 from relay import ids
+from relay.assets.service import Assets
 from relay.config import Settings
 from relay.errors import BadRequest, NotFound, UnknownProvider
+from relay.events import meta_of
 from relay.providers.base import Provider
 from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.store import Store
@@ -36,6 +36,7 @@ class AppState(Protocol):
     tokens: CallbackTokens
     providers: Mapping[str, Provider]
     clock: Callable[[], float]
+    assets: Assets | None
 
 
 def now_ms(state: AppState) -> int:
@@ -63,7 +64,7 @@ async def replay(state: AppState, event_id: str, wanted: str | None) -> list[Del
     partition = ids.partition_of(event_id)
     if event is None or partition is None:
         raise NotFound(f"no event {event_id!r}")
-    meta = orjson.loads(event)
+    meta = meta_of(event)
     fields = {name: meta.get(name) or "" for name in ("provider", "type", "task_id", "tag")}
     if wanted is not None:
         sub = await state.subscriptions.get(wanted)
@@ -76,7 +77,6 @@ async def replay(state: AppState, event_id: str, wanted: str | None) -> list[Del
     created = await state.deliveries.create(
         partition,
         event_id=event_id,
-        body=event,
         provider=fields["provider"],
         event_type=fields["type"],
         task_id=fields["task_id"],
@@ -152,3 +152,10 @@ async def rotate_secret(state: AppState, subscription_id: str) -> Subscription:
     if rotated is None:
         raise NotFound(f"no subscription {subscription_id!r}")
     return rotated
+
+
+async def retry_assets(state: AppState, event_id: str) -> dict[str, Any]:
+    """Copy the event's failed files again (``RELAY_ASSETS``); returns its ``assets`` summary as it is now."""
+    if state.assets is None:
+        raise BadRequest("copying of events' files is off (RELAY_ASSETS)")
+    return await state.assets.retry(event_id)

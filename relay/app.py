@@ -11,19 +11,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
+import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
+from relay.adminthrottle import AdminGuessThrottle
+from relay.assets.copier import BACKFILL_S
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.worker import delivery_worker
 from relay.errors import RelayError
+from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
-from relay.routes import ROUTES
+from relay.routes import ROUTES, inbound
 from relay.store.connect import disconnect as disconnect_streams
 from relay.store.connect import open_redis, open_stream_redis, wait_for_redis
 from relay.store.deliveries import DeliveryStore
@@ -31,6 +39,9 @@ from relay.store.persistence import warn_if_volatile
 from relay.store.ratelimit import Bucket, RateLimiter
 from relay.store.store import RedisClient, Store
 from relay.store.subscriptions import SubscriptionStore
+from relay.store.tasks import TaskStore
+from relay.tasks.policy import Schedule
+from relay.tasks.service import TaskService
 from relay.tokens import CallbackTokens
 from relay.tunnel.router import TunnelRouter
 from relay.tunnel.streams import TunnelHub
@@ -50,6 +61,14 @@ class State(TypedDict):
     subscriptions: SubscriptionStore
     deliveries: DeliveryStore
     tunnels: TunnelHub
+    tasks: TaskService
+    http: httpx.AsyncClient
+    """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
+    assets: Assets | None
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return str(secret) if secret is not None else None
 
 
 def error_response(status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -68,13 +87,29 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_error(request: Request, exc: Exception) -> Response:
-    logger.warning("store unavailable path=%s error=%r", request.url.path, type(exc).__name__)
+    logger.warning("store unavailable", extra=kv(path=request.url.path, error=type(exc).__name__))
     return error_response(503, "store_unavailable", "the event store is unavailable; retry later")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error path=%s", request.url.path)
+    logger.exception("unhandled error", extra=kv(path=request.url.path))
     return error_response(500, "internal_error", "internal error")
+
+
+class RelayApp(Starlette):
+    """The relay's Starlette app, with callbacks served ahead of its middleware and router: ``POST /hooks/...`` is
+    most of the traffic and does little work, so the layers every other route needs were a large share of its
+    cost. The callback route stays in the router (for the OpenAPI document and a mounted app's paths)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            params = inbound.callback_params(scope["path"])
+            if params is not None:
+                scope["app"] = self
+                scope["path_params"] = params
+                await inbound.serve_callback(scope, receive, send, self.exception_handlers)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -96,6 +131,8 @@ def create_app(
         stop_worker: Callable[[], Awaitable[None]] = _no_worker
         stream_redis = open_stream_redis(resolved)
         router_task: asyncio.Task[None] | None = None
+        http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=3, write=3, pool=3), follow_redirects=False)
+        limiter: RateLimiter | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -104,36 +141,61 @@ def create_app(
                 # The group exists before the first callback is accepted, so no event slips past the router.
                 await router.prepare()
                 router_task = asyncio.create_task(router.run(), name="tunnel-router")
+            assets = Assets(client, resolved, clock) if copying(resolved) else None
+            if assets is not None:
+                # The copier's group exists before the first callback is accepted, so no event slips past it.
+                await assets.store.ensure_groups(max(int((clock() - BACKFILL_S) * 1000), 0))
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
+            limiter = RateLimiter(
+                client,
+                token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
+                address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
+            )
+            schedule = Schedule.from_settings(resolved)
+            store = Store(
+                client,
+                partitions=resolved.partitions,
+                dedup_ttl_s=resolved.dedup_ttl_s,
+                event_ttl_s=resolved.event_ttl_s,
+                track_deadlines=schedule.track if resolved.tasks_auto_track else None,
+                assets=assets.render_meta if assets else None,
+            )
+            deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
             yield State(
                 settings=resolved,
                 redis=client,
-                store=Store(
-                    client,
-                    partitions=resolved.partitions,
-                    dedup_ttl_s=resolved.dedup_ttl_s,
-                    event_ttl_s=resolved.event_ttl_s,
-                ),
+                store=store,
                 providers=build_providers(
                     str(kie_key).encode() if kie_key else None,
                     [str(resolved.replicate_webhook_secret)] if resolved.replicate_webhook_secret else [],
                     resolved.signature_tolerance_s,
+                    fal_jwks_url=resolved.fal_jwks_url,
+                    piapi_webhook_secret=_reveal(resolved.piapi_webhook_secret),
+                    apiframe_api_key=_reveal(resolved.apiframe_api_key),
+                    leonardo_webhook_api_key=_reveal(resolved.leonardo_webhook_api_key),
                 ),
                 tokens=CallbackTokens([str(key) for key in resolved.secret_keys]),
                 clock=clock,
-                limiter=RateLimiter(
-                    client,
-                    token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
-                    address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
-                ),
+                limiter=limiter,
                 guard=guard,
                 subscriptions=SubscriptionStore(client),
-                deliveries=DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                deliveries=deliveries,
                 tunnels=TunnelHub(stream_redis, resolved, clock),
+                tasks=TaskService(
+                    store,
+                    TaskStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s),
+                    deliveries,
+                    schedule,
+                    clock,
+                ),
+                http=http,
+                assets=assets,
             )
         finally:
+            if limiter is not None:
+                await limiter.aclose()  # the last local takes reach the shared buckets
             await stop_worker()
             if router_task is not None:
                 router_task.cancel()
@@ -142,9 +204,11 @@ def create_app(
                     await router_task
             await stream_redis.aclose(close_connection_pool=True)
             await client.aclose(close_connection_pool=True)
+            await http.aclose()
 
-    return Starlette(
+    return RelayApp(
         routes=ROUTES,
+        middleware=[Middleware(AdminGuessThrottle)],
         exception_handlers={
             RelayError: relay_error,
             HTTPException: http_error,

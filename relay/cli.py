@@ -14,19 +14,19 @@ import uvicorn
 
 from relay import __version__
 from relay.actions import callback_url
+from relay.admin_client import SERVER_OPTION, call
 from relay.config import CliSettings, Settings, SettingsError
 from relay.embedded import EmbeddedRedis, local_secrets
+from relay.events_cli import events
 from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
 from relay.providers import PROVIDER_NAMES
+from relay.simulate.cli import simulate
+from relay.tasks.cli import tasks
 from relay.tokens import CallbackTokens
+from relay.tunnel.cli import tunnel
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
-TUNNEL_HELP = (
-    "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
-    "byte-exact, resuming after disconnects."
-)
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
@@ -56,13 +56,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 @contextmanager
-def redis_for(environ: dict[str, str]) -> Iterator[bool]:
-    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did."""
+def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool]:
+    """Start the embedded Redis when no REDIS_URL is given, setting REDIS_URL in ``environ``; yields whether it did.
+
+    ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
+    """
     local = cli_settings(environ)
     if local.redis_url:
         yield False
         return
-    with EmbeddedRedis(local.data_dir, startup_wait_s=local.redis_startup_wait_s) as embedded:
+    with EmbeddedRedis(local.data_dir, startup_wait_s=local.redis_startup_wait_s, supervise=supervise) as embedded:
         environ["REDIS_URL"] = embedded.url
         yield True
 
@@ -89,10 +92,13 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     port = port if port is not None else local.port
     workers = workers if workers is not None else local.web_concurrency
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
-    with redis_for(environ) as embedded:
+    with redis_for(environ, supervise=True) as embedded:
         settings = load_settings(environ)
         for line in banner(settings, embedded, port):
-            click.echo(f"relay: {line}", err=True)
+            if environ.get("RELAY_LOG_FORMAT") == "json":
+                logging.getLogger("relay.cli").info(line)  # one JSON object per line, the banner too
+            else:
+                click.echo(f"relay: {line}", err=True)
         app: Any = create_app(settings)
         options: dict[str, Any] = {}
         if workers > 1:
@@ -164,7 +170,7 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
             raise click.ClickException(
                 f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
                 "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
-                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or 8000}"
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or local.port}"
             )
         environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
         click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
@@ -178,61 +184,11 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
     click.echo(callback_url(settings.public_url, provider, token))
 
 
-@cli.command(help=TUNNEL_HELP)
-@click.option(
-    "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
-)
-@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]")
-@click.option("--channel", default=None, help="Stream this existing channel instead of creating one.")
-@click.option(
-    "--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES), help="Only this provider (repeatable)."
-)
-@click.option("--raw", is_flag=True, help="Forward the provider's original requests instead of signed events.")
-def tunnel(forward_to: str, server: str | None, channel: str | None, providers: tuple[str, ...], raw: bool) -> None:
-    import asyncio
-
-    import httpx
-
-    from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
-
-    local = cli_settings(os.environ)
-    token = local.admin_token or None
-    token_file = local.data_dir / "admin_token"
-    if token is None and token_file.exists():
-        token = token_file.read_text().strip()
-    options = TunnelOptions(
-        server=server or local.public_url or DEFAULT_SERVER,
-        forward_to=forward_to,
-        admin_token=token,
-        channel=channel,
-        providers=providers,
-        raw=raw,
-    )
-
-    async def run() -> None:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
-            client = TunnelClient(http, options, echo=lambda line: click.echo(line))
-            try:
-                await client.run(all_providers=tuple(PROVIDER_NAMES))
-            finally:
-                click.echo(f"relay tunnel: stopped after forwarding {client.forwarded} events", err=True)
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except TunnelError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def main() -> None:
     cli()
 
 
 WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscribers. Any number can run."
-SERVER_OPTION = click.option(
-    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]"
-)
 
 
 @cli.command(help=WORKER_HELP)
@@ -270,46 +226,6 @@ def worker() -> None:
             # The worker's time goes to socket writes and callbacks: about a third less CPU per delivery on uvloop.
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(run(settings))
-
-
-def admin_token() -> tuple[str, str]:
-    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
-    local = cli_settings(os.environ)
-    if local.admin_token:
-        return local.admin_token, "RELAY_ADMIN_TOKEN"
-    path = local.data_dir.resolve() / "admin_token"
-    if not path.exists():
-        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
-    return path.read_text().strip(), str(path)
-
-
-def admin_client(server: str | None) -> Any:
-    """A client of the running relay's admin API: token from RELAY_ADMIN_TOKEN or the data dir."""
-    import httpx
-
-    token, _ = admin_token()
-    local = cli_settings(os.environ)
-    base = server or local.public_url or f"http://127.0.0.1:{local.port}"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-
-def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    with admin_client(server) as client:
-        try:
-            response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        if response.status_code == 401:
-            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
-        raise click.ClickException(f"{response.status_code}: {message}")
-    return response.json() if response.content else None
 
 
 @cli.group(help="Manage subscriptions of a running relay (admin API).")
@@ -366,3 +282,9 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
         click.echo(f"{delivery['id']} -> {delivery['subscription_id']} {delivery['status']}")
     if not result["deliveries"]:
         click.echo("no matching subscription")
+
+
+cli.add_command(events)
+cli.add_command(simulate)
+cli.add_command(tasks)
+cli.add_command(tunnel)

@@ -1,8 +1,8 @@
 """The normalized event: built from one callback, stored once, rendered the same way everywhere.
 
-An event is stored as ``meta`` (its JSON without ``raw``) plus the raw body bytes. Rendering splices ``raw`` back
-in: a JSON body is inserted verbatim (it parsed as strict JSON, so the result is valid JSON and the provider's
-bytes survive untouched); any other body becomes ``{"content_type", "body_base64"}``.
+An event is stored as ``meta`` (its JSON without ``id`` and ``raw``) plus the raw body bytes. Rendering splices
+``raw`` back in: a JSON body is inserted verbatim (it parsed as strict JSON, so the result is valid JSON and the
+provider's bytes survive untouched); any other body becomes ``{"content_type", "body_base64"}``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from relay.providers.base import TaskUpdate
 from relay.store import keys
 
 UNRECOGNIZED = "callback.unrecognized"
-EVENT_TYPES = ("task.succeeded", "task.failed", "task.progress", UNRECOGNIZED)
+EVENT_TYPES = ("task.succeeded", "task.failed", "task.timed_out", "task.progress", UNRECOGNIZED)
 FORMAT_JSON = b"json"
 FORMAT_BYTES = b"bytes"
 
@@ -52,17 +52,22 @@ def parse_json(body: bytes) -> tuple[bool, Any]:
 class NewEvent:
     """An event ready to be stored: its keys, its stream fields and its stored form."""
 
-    id: str
+    id: str  # as proposed: the store's reply names the id it stored
     partition: int
     provider: str
     type: str
     task_id: str
     tag: str
     dedup_key: str
-    meta: bytes
+    meta: bytes  # the event JSON without "id" and "raw"
     body: bytes
     body_format: bytes
     request: bytes
+    status: str = ""
+    """The task status the event reports ('' when unrecognized): moves a tracked task on when stored."""
+    service: str = ""
+    """A service to start tracking the task under when nobody registered it ('' = do not track)."""
+    source: str = "callback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +116,14 @@ def build_event(
     request: RequestInfo,
     now_s: float,
     partitions: int,
+    source: str = "callback",
+    service: str | None = None,
 ) -> NewEvent:
-    """Normalize one callback. ``update`` is None when the adapter could not understand the body."""
+    """Normalize one callback. ``update`` is None when the adapter could not understand the body.
+
+    ``source`` says where the body came from: ``callback`` (the provider POSTed it) or ``poll`` (the relay fetched it
+    from the provider's status endpoint). ``service`` asks the store to start tracking a task nobody registered.
+    """
     if update is None:
         # Unrecognized bodies are still kept; their identity for deduplication is the bytes themselves.
         task_key = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -126,8 +137,9 @@ def build_event(
         task_id = update.task_id
     partition = keys.partition_for(provider, task_key, partitions)
     event_id = ids.new_event_id(int(now_s * 1000), partition)
+    # No "id": the store may move the event to a later millisecond, and so rewrite its id (scripts/accept.lua);
+    # reading splices the stored id back in first.
     meta: dict[str, Any] = {
-        "id": event_id,
         "type": event_type,
         "provider": provider,
         "task_id": task_id,
@@ -136,8 +148,14 @@ def build_event(
         "outputs": [{"url": o.url, "kind": o.kind} for o in update.outputs] if update else [],
         "error": {"code": update.error.code, "message": update.error.message} if update and update.error else None,
         "tag": tag,
+        "source": source,
         "received_at": rfc3339(now_s),
     }
+    # Optional fields, present only when they say something (the event's shape stays as it was otherwise).
+    if update is not None and update.refs:
+        meta["refs"] = dict(update.refs)
+    if update is not None and update.outputs_truncated:
+        meta["outputs_truncated"] = True
     return NewEvent(
         id=event_id,
         partition=partition,
@@ -145,11 +163,15 @@ def build_event(
         type=event_type,
         task_id=task_id or "",
         tag=tag or "",
-        dedup_key=keys.dedup(partition, provider, task_key, state),
+        # The tag is part of the identity: two tenants whose providers reuse a task id are two tasks.
+        dedup_key=keys.dedup(partition, provider, task_key, state, tag or ""),
         meta=orjson.dumps(meta),
         body=body,
         body_format=FORMAT_JSON if is_json else FORMAT_BYTES,
         request=request.to_json(),
+        status=update.status if update else "",
+        service=service or "",
+        source=source,
     )
 
 
@@ -161,3 +183,12 @@ def render_event(meta: bytes, body: bytes, body_format: bytes, request: bytes) -
         content_type = orjson.loads(request).get("content_type", "")
         raw = orjson.dumps({"content_type": content_type, "body_base64": base64.b64encode(body).decode()})
     return meta[:-1] + b',"raw":' + raw + b"}"
+
+
+def meta_of(rendered: bytes) -> dict[str, Any]:
+    """The event's own fields from a rendered event, without parsing ``raw`` (which may hold what orjson refuses:
+    integers beyond 64 bits, lone surrogates, deep nesting). Inside JSON strings every quote is escaped, so the
+    first ``,"raw":`` is the one :func:`render_event` wrote."""
+    cut = rendered.find(b',"raw":')
+    meta: dict[str, Any] = orjson.loads(rendered[:cut] + b"}" if cut >= 0 else rendered)
+    return meta

@@ -18,9 +18,46 @@ def redact(text: str) -> str:
     return _SECRET_PATHS.sub(r"\1[redacted]", text)
 
 
+def kv(**fields: object) -> dict[str, Any]:
+    """``logger.info("callback", extra=kv(event_id=..., elapsed_ms=3.1))``: a record's structured fields.
+
+    The plain format shows them as ``key=value`` after the message, the json format as members of the object; they
+    are never recovered by parsing text, so a value (a provider's task id...) cannot make up fields of its own.
+    """
+    return {"fields": fields}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BARE = re.compile(r"[^\s'\"=\\]+")
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped (``\\n``, ``\\x1b``...): a value carrying CR/LF cannot forge a log line."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def plain_value(value: object) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    # Quoted (a repr, escapes included) when it could be misread: empty, spaces, quotes, '=' or control characters.
+    return text if _BARE.fullmatch(text) and not _CONTROL.search(text) else repr(text)
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else {}
+
+
 class RedactingFormatter(logging.Formatter):
-    """Redacts the whole formatted line, traceback included: arguments that are not strings (a scope dict, an
-    exception holding a URL) are rendered only here, after any filter has run."""
+    """The plain format: the message on one line, then the record's fields as ``key=value``. Redacts the whole
+    formatted line, traceback included: arguments that are not strings (a scope dict, an exception holding a URL)
+    are rendered only here, after any filter has run."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        fields = "".join(f" {name}={plain_value(value)}" for name, value in record_fields(record).items())
+        record.message = one_line(record.message) + fields
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -39,31 +76,9 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-# A message's ``key=value`` fields (the house style: ``event_id=evt_… elapsed_ms=3.1``); quoted values are reprs.
-_FIELD = re.compile(r"""(?<![\w.])([a-z_][a-z0-9_]*)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s,;]+)""")
-
-
-def fields_of(message: str) -> dict[str, Any]:
-    """The ``key=value`` fields of a log message; numbers become numbers, quoted strings lose their quotes."""
-    found: dict[str, Any] = {}
-    for name, raw in _FIELD.findall(message):
-        value: Any = raw
-        if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
-            value = raw[1:-1]
-        elif raw in ("True", "False", "None", "-"):
-            value = {"True": True, "False": False, "None": None, "-": None}[raw]
-        else:
-            try:
-                value = int(raw) if raw.lstrip("-").isdigit() else float(raw) if "." in raw else raw
-            except ValueError:
-                value = raw
-        found[name] = value
-    return found
-
-
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, the message's ``key=value`` fields,
-    and ``exc`` for a traceback. Redacted like the plain format, after rendering, so no field escapes it."""
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, the record's fields (:func:`kv`), and
+    ``exc`` for a traceback. Redacted like the plain format, after rendering, so no field escapes it."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -73,7 +88,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": message,
         }
-        for name, value in fields_of(message).items():
+        for name, value in record_fields(record).items():
             line.setdefault(name, value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

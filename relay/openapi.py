@@ -100,6 +100,7 @@ PATHS: dict[str, Schema] = {
                         "provider": {"type": "string"},
                         "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
                     },
+                    "additionalProperties": False,
                 }
             },
             admin=True,
@@ -131,18 +132,7 @@ PATHS: dict[str, Schema] = {
             admin=True,
         )
     },
-    "/v1/tasks/{provider}/{task_id}": {
-        "get": operation(
-            "A task's events in arrival order",
-            {
-                200: ("the events", {"type": "object", "properties": {"data": {"type": "array", "items": EVENT}}}),
-                404: ("no events for this task", ERROR),
-            },  # fmt: skip
-            parameters=[PROVIDER, param("task_id", "path", {"type": "string"})],
-            admin=True,
-        )
-    },
-    "/healthz": {"get": operation("The process is up", {200: ("up", JSON_OBJECT)})},
+    "/healthz": {"get": operation("The process is up; says whether Redis answers", {200: ("up", JSON_OBJECT)})},
     "/readyz": {
         "get": operation(
             "Redis answers and persists (AOF or RDB)",
@@ -201,10 +191,52 @@ COMPONENTS: Schema = {
                 "task_id": {"type": ["string", "null"]},
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
-                "outputs": {"type": "array"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "asset": {
+                                "type": "object",
+                                "description": "the relay's copy (RELAY_ASSETS): a fresh link at each read",
+                                "properties": {
+                                    "url": {"type": "string"},
+                                    "sha256": {"type": "string"},
+                                    "bytes": {"type": "integer"},
+                                    "content_type": {"type": "string"},
+                                },
+                            },
+                            "asset_error": {"type": "string", "description": "why the copy failed for good"},
+                        },
+                    },
+                },
+                "outputs_truncated": {
+                    "type": "boolean",
+                    "description": "Present (true) when the body held more than 200 results: the first 200 are"
+                    " outputs, raw has them all.",
+                },
+                "refs": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Result identifiers that are no URL, by the provider's field name"
+                    " (MiniMax: file_id).",
+                },
                 "error": {"type": ["object", "null"]},
                 "tag": {"type": ["string", "null"]},
+                "source": {"type": "string", "enum": ["callback", "poll", "relay"]},
                 "received_at": {"type": "string"},
+                "assets": {
+                    "type": "object",
+                    "description": "present when the provider's outputs are copied (RELAY_ASSETS)",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["pending", "complete", "incomplete"]},
+                        "copied": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
                 "raw": {},
             },
         },
@@ -222,6 +254,7 @@ SUBSCRIPTION: Schema = {"$ref": "#/components/schemas/Subscription"}
 DELIVERY: Schema = {"$ref": "#/components/schemas/Delivery"}
 FILTER: Schema = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ("providers", "types", "tags")},
 }
 SUBSCRIPTION_FIELDS: Schema = {
@@ -229,6 +262,7 @@ SUBSCRIPTION_FIELDS: Schema = {
     "description": {"type": "string"},
     "filter": FILTER,
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "wait_for_assets": {"type": "boolean", "description": "deliver once the event's files are copied (RELAY_ASSETS)"},
 }
 NOT_FOUND = ("not found", ERROR)
 BAD = ("malformed request", ERROR)
@@ -239,7 +273,14 @@ PATHS.update(
             "post": operation(
                 "Register a subscriber URL; the answer holds its signing secret",
                 {201: ("the subscription", SUBSCRIPTION), 400: BAD},
-                body={"application/json": {"type": "object", "required": ["url"], "properties": SUBSCRIPTION_FIELDS}},
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": SUBSCRIPTION_FIELDS,
+                        "additionalProperties": False,
+                    }
+                },
                 admin=True,
             ),
             "get": operation("All subscriptions", {200: ("the subscriptions", JSON_OBJECT)}, admin=True),
@@ -256,6 +297,7 @@ PATHS.update(
                     "application/json": {
                         "type": "object",
                         "properties": {**SUBSCRIPTION_FIELDS, "enabled": {"type": "boolean"}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,
@@ -312,6 +354,21 @@ PATHS.update(
                 admin=True,
             )
         },
+        "/v1/events/{event_id}/assets/retry": {
+            "post": operation(
+                "Copy the event's files again where copying failed (RELAY_ASSETS)",
+                {202: ("queued; the event's assets summary", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[param("event_id", "path", {"type": "string"})],
+                admin=True,
+            )
+        },
+        "/assets/{token}": {
+            "get": operation(
+                "A copy of an event's file, behind a signed expiring link (from the event's outputs[].asset.url)",
+                {200: ("the file", None), 404: ("link not valid, expired, or the copy expired", ERROR)},
+                parameters=[param("token", "path", {"type": "string"})],
+            )
+        },
         "/v1/events/{event_id}/replay": {
             "post": operation(
                 "Deliver a stored event again, to all matching subscriptions or one",
@@ -323,18 +380,25 @@ PATHS.update(
         },
     }
 )
-CHANNEL = param("channel", "path", {"type": "string"}, description="the channel name (a credential)")
-SSE: dict[int, tuple[str, Schema | None]] = {200: ("text/event-stream of the channel's events", None), 404: NOT_FOUND}
+CHANNEL = param("channel", "path", {"type": "string"}, description="the channel name (its write credential)")
+READER = "Reading needs the channel's read secret or the admin token as `Authorization: Bearer`."
+SSE: dict[int, tuple[str, Schema | None]] = {
+    200: ("text/event-stream of the channel's events", None),
+    401: ("no read secret or admin token", ERROR),
+    404: NOT_FOUND,
+    503: ("too many streams open (all channels, or this one)", ERROR),
+}
 PATHS.update(
     {
         "/v1/tunnels": {
             "post": operation(
-                "Create a tunnel channel; the answer holds its stream URL and signing secret",
+                "Create a tunnel channel; the answer holds its URLs, signing secret and read secret (shown once)",
                 {201: ("the channel", JSON_OBJECT), 400: BAD},
                 body={
                     "application/json": {
                         "type": "object",
                         "properties": {"filter": FILTER, "mode": {"type": "string", "enum": ["event", "raw"]}},
+                        "additionalProperties": False,
                     }
                 },
                 admin=True,
@@ -342,29 +406,69 @@ PATHS.update(
             "get": operation("All tunnel channels (no secrets)", {200: ("the channels", JSON_OBJECT)}, admin=True),
         },
         "/v1/tunnels/{channel}": {
+            "get": operation(
+                f"One channel, its acknowledged position and how many entries a client gave up on. {READER}",
+                {200: ("the channel", JSON_OBJECT), 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
+            ),
             "delete": operation(
                 "Remove a channel and its buffer",
                 {204: ("removed", None), 404: NOT_FOUND},
                 parameters=[CHANNEL],
                 admin=True,
-            )
+            ),
         },
         "/v1/tunnels/{channel}/stream": {
             "get": operation(
-                "Server-Sent Events; resumes after Last-Event-ID",
-                SSE,
-                parameters=[CHANNEL, param("Last-Event-ID", "header", {"type": "string"})],
+                "Server-Sent Events; resumes after Last-Event-ID, else starts at ?start=now|position|since:<unix ms>. "
+                + READER,
+                {**SSE, 400: BAD},
+                parameters=[
+                    CHANNEL,
+                    param("Last-Event-ID", "header", {"type": "string"}),
+                    param("start", "query", {"type": "string"}),
+                ],
+            )
+        },
+        "/v1/tunnels/{channel}/position": {
+            "post": operation(
+                "Move the channel's position to an entry the local server acknowledged; record given-up entries. "
+                + READER,
+                {200: ("the stored position", JSON_OBJECT), 400: BAD, 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {
+                            "position": {"type": "string"},
+                            "n": {"type": "integer"},
+                            "failed": {"type": "array", "items": {"type": "array"}},
+                        },
+                    }
+                },
+            )
+        },
+        "/v1/tunnels/{channel}/resend": {
+            "post": operation(
+                f"Append the entries a client gave up on to the channel again. {READER}",
+                {200: ("how many were resent", JSON_OBJECT), 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
             )
         },
         "/t/{channel}": {
             "get": operation(
-                "smee.io-compatible event stream (Accept: text/event-stream)",
+                "smee.io-compatible event stream (Accept: text/event-stream); the read secret as ?key= or bearer",
                 {**SSE, 406: ("not an event-stream request", ERROR)},
-                parameters=[CHANNEL],
+                parameters=[CHANNEL, param("key", "query", {"type": "string"})],
             ),
             "post": operation(
-                "Put any webhook into the channel, as smee.io does",
-                {200: ("buffered", JSON_OBJECT), 404: NOT_FOUND, 413: ("body over the limit", ERROR)},
+                "Put any webhook into the channel, as smee.io does (rate limited and size capped per channel)",
+                {
+                    200: ("buffered", JSON_OBJECT),
+                    404: NOT_FOUND,
+                    413: ("body over the limit", ERROR),
+                    429: ("too many posts to this channel", ERROR),
+                },
                 parameters=[CHANNEL],
                 body={"application/octet-stream": {"type": "string", "format": "binary"}},
             ),
@@ -445,6 +549,10 @@ PATHS.update(
             "Replay the event", ACTION, parameters=[EVENT_ID],
             form={"type": "object", "properties": {"csrf": {"type": "string"}, "subscription_id": {"type": "string"}}},
         )},
+        "/dashboard/events/{event_id}/assets/retry": {"post": html(
+            "Copy the event's files again where copying failed", ACTION, parameters=[EVENT_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}}},
+        )},
         "/dashboard/deliveries/{delivery_id}/retry": {"post": html("Retry a delivery now", ACTION,
                                                                    parameters=[DELIVERY_ID], form=CSRF_FORM)},
         "/dashboard/subscriptions": {"get": html("Subscriptions and their health", PAGE)},
@@ -464,6 +572,9 @@ PATHS.update(
             ),
         },
         "/dashboard/tunnels": {"get": html("Tunnel channels and their connected clients", PAGE)},
+        "/dashboard/tasks": {"get": html("Tracked tasks, polling and overdue first", PAGE)},
+        "/dashboard/tasks/{provider}/{task_id}": {"get": html("One task's timeline", {**PAGE, 404: "no such task"},
+            parameters=[PROVIDER, param("task_id", "path", {"type": "string"})])},
         "/dashboard/static/{name}": {"get": {
             **html("The dashboard's stylesheet, script and icon", {404: "no such file"},
                    parameters=[param("name", "path", {"type": "string"})]),
@@ -478,6 +589,78 @@ COMPONENTS["securitySchemes"]["dashboard"] = {
     "name": "relay_dashboard",
     "description": "the session cookie set by POST /dashboard/login",
 }
+
+
+# -- tracked tasks (relay.tasks) --
+TASK: Schema = {"$ref": "#/components/schemas/Task"}
+COMPONENTS["schemas"]["Task"] = {
+    "type": "object",
+    "required": ["provider", "task_id", "status", "overdue", "polls"],
+    "properties": {
+        "provider": {"type": "string"},
+        "task_id": {"type": "string"},
+        "service": {"type": ["string", "null"]},
+        "tag": {"type": ["string", "null"]},
+        "status": {"type": "string", "enum": ["waiting", "polling", "overdue", "succeeded", "failed", "timed_out"]},
+        "overdue": {"type": "boolean"},
+        "origin": {"type": "string", "enum": ["registered", "callback"]},
+        "polls": {"type": "integer"},
+        "last_error": {"type": ["string", "null"]},
+        "terminal_event_id": {"type": ["string", "null"]},
+        "notify_url": {"type": ["string", "null"]},
+        "notify_secret": {"type": "string", "description": "only in the answer to a registration with notify_url"},
+    },
+}
+TASK_BODY: Schema = {
+    "type": "object",
+    "required": ["provider", "task_id"],
+    "properties": {
+        "provider": {"type": "string"},
+        "task_id": {"type": "string"},
+        "service": {"type": "string", "description": "the provider's API family (Kie: market, mj, suno...)"},
+        "tag": {"type": "string"},
+        "notify_url": {"type": "string", "description": "receives the terminal event once, signed"},
+        "deadline_s": {"type": "number", "description": "poll when no result came by then"},
+        "horizon_s": {"type": "number", "description": "give up (task.timed_out) after this"},
+    },
+}
+PATHS.update(
+    {
+        "/v1/tasks": {
+            "post": operation(
+                "Track a task: polled when its result is late; notify_url gets its terminal event once",
+                {201: ("registered; notify_secret signs its notification", TASK), 200: ("updated", TASK), 400: BAD,
+                 404: ("unknown provider", ERROR)},
+                body={"application/json": TASK_BODY},
+                admin=True,
+            ),
+            "get": operation(
+                "Tracked tasks, newest first",
+                {200: ("a page of tasks", {"type": "object", "properties": {
+                    "data": {"type": "array", "items": TASK}, "next_cursor": {"type": ["string", "null"]}}}),
+                 400: BAD},
+                parameters=[
+                    param("status", "query", {"type": "string", "enum": ["overdue", "waiting", "polling",
+                          "succeeded", "failed", "timed_out"]}),
+                    param("limit", "query", {"type": "integer"}),
+                    param("cursor", "query", {"type": "string"}),
+                ],
+                admin=True,
+            ),
+        },
+        "/v1/tasks/{provider}/{task_id}": {
+            "get": operation(
+                "A task (null when not tracked) and its events in arrival order; wait=N answers once it is closed",
+                {200: ("the task and its events", {"type": "object", "properties": {
+                    "task": {"oneOf": [TASK, {"type": "null"}]}, "data": {"type": "array", "items": EVENT}}}),
+                 400: BAD, 404: ("neither a tracked task nor events", ERROR)},
+                parameters=[PROVIDER, param("task_id", "path", {"type": "string"}),
+                            param("wait", "query", {"type": "integer"}, description="seconds, up to 60")],
+                admin=True,
+            )
+        },
+    }
+)  # fmt: skip
 
 
 def openapi_document(providers: Sequence[str]) -> Schema:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from relay.embedded import EmbeddedRedis
-from relay.logs import RedactingFormatter, redact
+from relay.logs import JsonFormatter, RedactingFormatter, redact
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY
 from tests.servers import relay_process
 
@@ -69,3 +70,63 @@ def test_formatter_redacts_arguments_of_any_type_and_tracebacks() -> None:
 
     assert "SECRET" not in line
     assert redact(redact("/hooks/kie/abc.def")) == "/hooks/kie/[redacted]"
+
+
+FORGED_TASK = "t-1\r\n2026-11-27 12:00:00,000 INFO relay.routes.inbound callback task_id=x subscription_id=sub_FAKE"
+
+
+def _record(message: str, *args: object, **fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("relay.test", logging.INFO, __file__, 1, message, args, None)
+    record.fields = fields
+    return record
+
+
+def test_plain_lines_escape_control_characters_in_messages_and_fields() -> None:
+    formatter = RedactingFormatter("%(levelname)s %(message)s")
+
+    line = formatter.format(_record("callback from %s", "a\nb", task_id=FORGED_TASK, elapsed_ms=1.5, tag=None))
+
+    assert "\n" not in line and "\r" not in line
+    assert line.startswith("INFO callback from a\\nb task_id='t-1\\r\\n2026-11-27")
+    assert line.endswith(" elapsed_ms=1.5 tag=-")
+    # A plain value stays bare; one with spaces or '=' is quoted, so it cannot pass for two fields.
+    assert formatter.format(_record("x", a="evt_1", b="k=v")) == "INFO x a=evt_1 b='k=v'"
+
+
+def test_json_fields_come_from_the_record_not_from_parsing_the_message() -> None:
+    line = json.loads(JsonFormatter().format(_record("callback", task_id=FORGED_TASK, event_id="evt_1", attempt=2)))
+
+    assert line["task_id"] == FORGED_TASK and line["event_id"] == "evt_1" and line["attempt"] == 2
+    assert "subscription_id" not in line
+    assert line["message"] == "callback" and line["level"] == "info"
+
+
+def test_a_forged_task_id_stays_inside_its_field_end_to_end(tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    environ = {
+        "REDIS_URL": redis_server.start(),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RELAY_DATA_DIR": str(tmp_path / "data"),
+        "RELAY_STORE_TIMEOUT_S": "1",
+        "RELAY_WORKER": "false",
+    }
+    logs = {}
+    try:
+        for fmt in ("plain", "json"):
+            log_path = tmp_path / f"{fmt}.log"
+            with relay_process({**environ, "RELAY_LOG_FORMAT": fmt}, log_path) as (url, _):
+                issued = httpx.post(f"{url}/v1/callback-urls", json={"provider": "generic"}, headers=ADMIN)
+                ack = httpx.post(issued.json()["url"], json={"taskId": FORGED_TASK + fmt, "status": "completed"})
+                assert ack.status_code == 200, ack.text
+            logs[fmt] = log_path.read_text().splitlines()
+    finally:
+        redis_server.stop()
+
+    plain = [line for line in logs["plain"] if "sub_FAKE" in line]
+    assert len(plain) == 1 and " callback " in plain[0]  # one line, the real one: nothing forged a second
+    objects = [json.loads(line) for line in logs["json"]]  # every line is one JSON object
+    callbacks = [obj for obj in objects if obj["message"] == "callback"]
+    assert [obj["task_id"] for obj in callbacks] == [FORGED_TASK + "json"]
+    assert callbacks[0]["provider"] == "generic" and callbacks[0]["duplicate"] is False
+    assert not any(obj.get("subscription_id") == "sub_FAKE" for obj in objects)

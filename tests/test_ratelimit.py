@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,7 @@ async def test_token_bucket_refuses_with_429_and_retry_after_then_refills(
     assert len(buckets) == 2  # one token, one address
     ttls = {key.split(b":")[2]: ttl for key, ttl in buckets.items()}
     assert 0 < ttls[b"token"] <= 7_000  # 3 / 0.5 s to refill, + 1 s
-    assert 0 < ttls[b"addr"] <= 11_000  # the defaults: 1000 / 100 s, + 1 s
+    assert 0 < ttls[b"addr"] <= 21_000  # the defaults: 40,000 / 2,000 per s, + 1 s
 
 
 async def test_address_bucket_spans_tokens_and_forwarded_clients_get_their_own(
@@ -106,3 +108,53 @@ async def test_redis_down_is_503_never_429_or_500(tmp_path: Path, make_settings:
     assert [a.status_code for a in answers] == [200, 503, 503, 503]
     assert {a.json()["error"]["code"] for a in answers[1:]} == {"store_unavailable"}
     assert elapsed < 6
+
+
+async def test_processes_share_a_bucket_through_redis_and_a_refusal_asks_redis(redis_url: str) -> None:
+    import redis.asyncio
+
+    from relay.errors import RateLimited
+    from relay.store.ratelimit import Bucket, RateLimiter
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    bucket = Bucket(per_s=0.001, burst=5)
+    first, second = (RateLimiter(client, token=bucket, address=bucket, sync_s=3600) for _ in range(2))
+    now_ms = 1_700_000_000_000
+    try:
+        for _ in range(3):
+            await first.check("tok", None, now_ms)
+        await first.sync()
+        # The second process has never seen the bucket: Redis says 2 are left.
+        await second.check("tok", None, now_ms)
+        await second.check("tok", None, now_ms)
+        with pytest.raises(RateLimited):
+            await second.check("tok", None, now_ms)
+        # The first's copy is stale until its next sync: it lets its 2 local tokens through (the overshoot within
+        # one sync interval), then asks Redis, which refuses.
+        await first.check("tok", None, now_ms)
+        await first.check("tok", None, now_ms)
+        with pytest.raises(RateLimited):
+            await first.check("tok", None, now_ms)
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await client.aclose()
+
+
+async def test_default_limits_take_a_provider_batch(
+    client_factory: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> None:
+    # Issue 13, item 7: 2,000 callbacks finished at once on one callback URL, from one provider address, with the
+    # default limits: every one is stored (midjourney-proxy never retries a 429).
+    async with client_factory() as client:
+        path = await callback_path(client, "generic")
+
+        async def send(n: int) -> int:
+            response = await client.post(path, json={"taskId": f"batch-{n}", "status": "completed"})
+            return response.status_code
+
+        codes: list[int] = []
+        for start in range(0, 2_000, 100):
+            codes += await asyncio.gather(*(send(n) for n in range(start, start + 100)))
+
+    assert codes.count(200) == 2_000, sorted(set(codes))

@@ -16,6 +16,7 @@ from relay.dashboard import session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import action, back_to, error_page, page
 from relay.errors import NotFound, RelayError
+from relay.logs import kv
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 @action
 async def logout(request: Request, sess: Session, form: dict[str, str]) -> Response:
     response = RedirectResponse("/dashboard/login?notice=logged_out", status_code=303)
-    session.end(request.state.settings, response)
+    await session.end(request, sess, response)
     return response
 
 
@@ -35,8 +36,19 @@ async def replay(request: Request, sess: Session, form: dict[str, str]) -> Respo
         created = await actions.replay(request.state, event_id, wanted)
     except NotFound as exc:
         return error_page(request, 404, "Not found", exc.message, sess)
-    logger.info("dashboard replay event_id=%s deliveries=%d", event_id, len(created))
+    logger.info("dashboard replay", extra=kv(event_id=event_id, deliveries=len(created)))
     return back_to(f"/dashboard/events/{event_id}", "replayed" if created else "replayed_none")
+
+
+@action
+async def retry_assets(request: Request, sess: Session, form: dict[str, str]) -> Response:
+    event_id = request.path_params["event_id"]
+    try:
+        await actions.retry_assets(request.state, event_id)
+    except RelayError as exc:
+        return error_page(request, exc.status_code, "Cannot retry", exc.message, sess)
+    logger.info("dashboard assets retry", extra=kv(event_id=event_id))
+    return back_to(f"/dashboard/events/{event_id}", "assets_retried")
 
 
 @action
@@ -46,7 +58,7 @@ async def retry(request: Request, sess: Session, form: dict[str, str]) -> Respon
         delivery = await actions.retry(request.state, delivery_id)
     except NotFound:
         return error_page(request, 404, "Not found", f"No delivery {delivery_id!r}.", sess)
-    logger.info("dashboard retry delivery_id=%s", delivery_id)
+    logger.info("dashboard retry", extra=kv(delivery_id=delivery_id))
     return back_to(f"/dashboard/events/{delivery.event_id}", "retried")
 
 
@@ -60,7 +72,7 @@ async def set_enabled(request: Request, sess: Session, form: dict[str, str]) -> 
         await actions.set_enabled(request.state, subscription_id, enabled, "disabled in the dashboard")
     except NotFound:
         return error_page(request, 404, "Not found", "No such subscription.", sess)
-    logger.info("dashboard subscription_id=%s enabled=%s", subscription_id, enabled)
+    logger.info("dashboard", extra=kv(subscription_id=subscription_id, enabled=enabled))
     return back_to("/dashboard/subscriptions", "enabled" if enabled else "disabled")
 
 
@@ -71,7 +83,7 @@ async def rotate_secret(request: Request, sess: Session, form: dict[str, str]) -
         rotated = await actions.rotate_secret(request.state, subscription_id)
     except NotFound:
         return error_page(request, 404, "Not found", "No such subscription.", sess)
-    logger.info("dashboard rotated secret subscription_id=%s", subscription_id)
+    logger.info("dashboard rotated secret", extra=kv(subscription_id=subscription_id))
     # Shown once, on this answer (never in a URL): the subscriber needs it before the overlap window ends.
     context = {
         **await views.subscriptions_context(request),

@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from relay.dashboard import session, views
 from relay.dashboard.web import TEMPLATES
+from relay.logs import kv
 from relay.store.store import EventFilter
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def sse(event: str, data: str) -> bytes:
 
 
 async def events_stream(request: Request) -> Response:
-    if session.current(request) is None:
+    if await session.current(request) is None:
         # Not a redirect: EventSource gives up on any non-200 answer, and the page then reloads into the login.
         return Response("log in first", status_code=401, media_type="text/plain")
     flt, _ = views.event_filter(request)
@@ -59,7 +60,7 @@ async def _frames(request: Request, flt: EventFilter) -> AsyncIterator[bytes]:
             due = tick > 0 and tick % CHART_EVERY_TICKS == 0  # the page came with fresh charts
             charts = charts_template.render(await views.charts_context(request)) if due else ""
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("dashboard stream: store unavailable error=%s", type(exc).__name__)
+            logger.warning("dashboard stream: store unavailable", extra=kv(error=type(exc).__name__))
             yield sse("offline", "")
             return
         if rows != sent_rows:

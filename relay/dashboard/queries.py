@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from relay.events import FORMAT_JSON
+from relay.providers.leonardo import redact_key_echo
+from relay.providers.piapi import redact_secret_echo
 from relay.store.store import Store
 
 HEX_PREVIEW_BYTES = 4096
@@ -36,11 +38,17 @@ class EventDetail:
 
 
 def _pretty_json(body: bytes) -> str:
+    """The body indented; as stored (UTF-8 text, invalid bytes replaced) when no encoder can indent it."""
     try:
         return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        # Integers beyond 64 bits: stored as JSON (the stdlib parsed them at ingest), too big for orjson.
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        pass  # integers beyond 64 bits, lone surrogates (the stdlib parsed them at ingest), nesting past 255
+    try:
+        text = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+    # A lone surrogate ("\ud83d", half an emoji) is no UTF-8: shown as its escape, as the provider sent it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def hex_dump(data: bytes) -> str:
@@ -64,6 +72,10 @@ def raw_body(body: bytes, body_format: bytes, content_type: str) -> RawBody:
     )
 
 
+# Providers whose bodies echo a credential (PiAPI its webhook secret, Leonardo its API keys).
+_ECHO_REDACTORS = {"piapi": redact_secret_echo, "leonardo": redact_key_echo}
+
+
 async def event_detail(store: Store, event_id: str) -> EventDetail | None:
     stored = await store.get_stored(event_id)
     if stored is None:
@@ -73,9 +85,14 @@ async def event_detail(store: Store, event_id: str) -> EventDetail | None:
     path = str(request_info.get("path", ""))
     if path.startswith("/hooks/"):
         request_info["path"] = "/".join(path.split("/")[:3]) + "/…"
+    event = orjson.loads(stored.meta)
+    body = stored.body
+    redact = _ECHO_REDACTORS.get(str(event.get("provider")))
+    if redact is not None and body:
+        body = redact(body)  # the provider echoes a credential in its body: never shown
     return EventDetail(
         id=event_id,
-        event=orjson.loads(stored.meta),
-        raw=raw_body(stored.body, stored.fmt, str(request_info.get("content_type", ""))),
+        event=event,
+        raw=raw_body(body, stored.fmt, str(request_info.get("content_type", ""))),
         request=request_info,
     )

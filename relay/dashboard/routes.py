@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from relay.clientip import client_address
+from relay.clientip import client_address, rate_key
 from relay.dashboard import actions, live, queries, session, views
 from relay.dashboard.session import Session
 from relay.dashboard.web import error_page, page, read_form, safe_next, viewer
+from relay.logs import kv
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ NOTICES = {
     "replayed": "Replay queued: the new deliveries are below.",
     "replayed_none": "No enabled subscription matches this event: nothing was queued.",
     "retried": "Delivery queued again.",
+    "assets_retried": "Failed copies queued again.",
     "enabled": "Subscription enabled.",
     "disabled": "Subscription disabled: no new deliveries until it is enabled again.",
     "logged_out": "Logged out.",
@@ -36,7 +38,7 @@ def _notice(request: Request) -> str | None:
 
 
 async def login_form(request: Request) -> Response:
-    if session.current(request) is not None:
+    if await session.current(request) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     context = {"next": safe_next(request.query_params.get("next")), "error": None, "notice": _notice(request)}
     return page(request, "login.html", context)
@@ -44,11 +46,14 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     address = client_address(request, request.state.settings.trusted_proxies)
-    await request.state.limiter.check_login(address or "unknown", int(request.state.clock() * 1000))
+    # The admin API's wrong tokens take from the same bucket (relay/adminthrottle.py): one limit for both doors.
+    await request.state.limiter.check_login(
+        rate_key(address) if address else "unknown", int(request.state.clock() * 1000)
+    )
     form = await read_form(request) or {}
     target = safe_next(form.get("next"))
     if not session.token_matches(request.state.settings, form.get("token", "")):
-        logger.warning("dashboard login refused client=%s", address)
+        logger.warning("dashboard login refused", extra=kv(client=address))
         context = {"next": target, "error": "That is not the admin token.", "notice": None}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(target, status_code=303)
@@ -80,6 +85,7 @@ async def event_page(request: Request, sess: Session) -> Response:
         "detail": detail,
         "event_json": views.event_json(detail.event),
         **await views.deliveries_context(request, event_id),
+        "assets": await request.state.assets.states(event_id) if request.state.assets else [],
         "notice": _notice(request),
         "nav": "events",
     }
@@ -129,6 +135,7 @@ ROUTES = [
     Route("/dashboard/events/{event_id}/deliveries", event_deliveries, methods=["GET"]),
     Route("/dashboard/events/{event_id}/replay", actions.replay, methods=["POST"]),
     Route("/dashboard/deliveries/{delivery_id}/retry", actions.retry, methods=["POST"]),
+    Route("/dashboard/events/{event_id}/assets/retry", actions.retry_assets, methods=["POST"]),
     Route("/dashboard/subscriptions", subscriptions_page, methods=["GET"]),
     Route("/dashboard/subscriptions/{subscription_id}/enabled", actions.set_enabled, methods=["POST"]),
     Route("/dashboard/subscriptions/{subscription_id}/rotate-secret", actions.rotate_secret, methods=["POST"]),

@@ -3,7 +3,8 @@
 The cookie holds ``{"sid", "tok"}`` signed with ``RELAY_SECRET_KEY`` (salt ``relay.dashboard``): ``sid`` is random
 per login, ``tok`` a fingerprint of the admin token, so changing ``RELAY_ADMIN_TOKEN`` logs every browser out.
 The token itself never leaves the login form's POST body. Forms carry ``csrf``, the ``sid`` signed under a second
-salt; with ``SameSite=Strict`` that is two locks on every state-changing request.
+salt; with ``SameSite=Strict`` that is two locks on every state-changing request. Logging out records the ``sid``
+in Redis (:mod:`relay.store.sessions`), so the cookie is dead server-side, not only deleted from the browser.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay.config import Settings
+from relay.store.sessions import SessionRevocations
 
 COOKIE = "relay_dashboard"
 SESSION_SALT = "relay.dashboard"
@@ -68,14 +70,25 @@ def start(settings: Settings, response: Response) -> None:
     )
 
 
-def end(settings: Settings, response: Response) -> None:
+async def end(request: Request, sess: Session, response: Response) -> None:
+    """Log out: the session ends server-side (its cookie is refused from now on, copies included) and in the browser."""
+    await SessionRevocations(request.state.redis).revoke(sess.sid, SESSION_MAX_AGE_S)
+    settings: Settings = request.state.settings
     response.delete_cookie(
         COOKIE, path="/dashboard", httponly=True, samesite="strict", secure=settings.public_url.startswith("https://")
     )
 
 
-def current(request: Request) -> Session | None:
-    """The request's valid session, or None: no cookie, forged, expired, or from before an admin token change."""
+async def current(request: Request) -> Session | None:
+    """The request's valid session, or None: no cookie, forged, expired, logged out, or from before an admin
+    token change."""
+    found = _signed_session(request)
+    if found is None or await SessionRevocations(request.state.redis).revoked(found.sid):
+        return None
+    return found
+
+
+def _signed_session(request: Request) -> Session | None:
     settings: Settings = request.state.settings
     raw = request.cookies.get(COOKIE)
     if not raw:

@@ -81,7 +81,7 @@ def viewer(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
-        sess = session.current(request)
+        sess = await session.current(request)
         if sess is None:
             return login_redirect(request)
         return await handler(request, sess)
@@ -97,7 +97,7 @@ def action(handler: FormHandler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
-        sess = session.current(request)
+        sess = await session.current(request)
         if sess is None:
             return error_page(request, 403, "Not logged in", "Log in again, then repeat the action.", None)
         form = await read_form(request)

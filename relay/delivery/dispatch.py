@@ -15,21 +15,28 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from relay import metrics
+from relay.assets.service import WAIT, Assets
 from relay.config import Settings
 from relay.delivery.attempt import AttemptResult, DeliveryOutcome, attempt
 from relay.delivery.schedule import error_backoff_s, next_attempt_at
 from relay.delivery.transport import DeliveryClient
 from relay.events import rfc3339
+from relay.logs import kv
 from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.subscriptions import Subscription, SubscriptionCache, SubscriptionStore
+from relay.tasks.notify import is_notification
 
 logger = logging.getLogger(__name__)
 
 Parked = tuple[Delivery, int]  # the delivery and its lease end (ms)
+# How often a delivery waiting for its event's copies (``wait_for_assets``) looks again.
+ASSET_WAIT_POLL_MS = 500
+# (subscription id, provider, task id) -> the target of a per-task notification (relay.tasks.notify).
+NotifyTargets = Callable[[str, str, str], Awaitable[Subscription | None]]
 
 
 class Dispatcher:
@@ -44,8 +51,12 @@ class Dispatcher:
         http: DeliveryClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        assets: Assets | None = None,
+        notify_targets: NotifyTargets | None = None,
     ) -> None:
         self.deliveries = deliveries
+        self.assets = assets
+        self.notify_targets = notify_targets
         self.subscriptions = subscriptions
         self.subscription_store = subscription_store
         self.http = http
@@ -83,7 +94,9 @@ class Dispatcher:
                 except Exception as exc:
                     failures += 1
                     delay = error_backoff_s(failures)
-                    logger.warning("claiming failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                    logger.warning(
+                        "claiming failed", extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc))
+                    )
                     await self._pause(delay)
                     continue
                 if not more:
@@ -208,23 +221,33 @@ class Dispatcher:
             results = await asyncio.gather(
                 *(self.deliveries.release(d.id, lease, now_ms) for d, lease in parked), return_exceptions=True
             )
-            logger.info("handed back parked=%d failed=%d", len(parked), sum(isinstance(r, Exception) for r in results))
+            logger.info(
+                "handed back", extra=kv(parked=len(parked), failed=sum(isinstance(r, Exception) for r in results))
+            )
         if not self.in_flight:
             return
-        logger.info("draining in_flight=%d grace_s=%.1f", len(self.in_flight), self.settings.shutdown_grace_s)
+        logger.info(
+            "draining", extra=kv(in_flight=len(self.in_flight), grace_s=round(self.settings.shutdown_grace_s, 1))
+        )
         _, pending = await asyncio.wait(set(self.in_flight), timeout=self.settings.shutdown_grace_s)
         for task in pending:
             task.cancel()
         if pending:
-            logger.warning("drain grace ended; handed back in_flight=%d", len(pending))
+            logger.warning("drain grace ended; handed back", extra=kv(in_flight=len(pending)))
 
     # -- one delivery ---------------------------------------------------------------------------------------------
 
     async def _deliver(self, delivery: Delivery, lease_ms: int) -> None:
         try:
-            sub = self.subscriptions.get(delivery.subscription_id)
-            if sub is None or not sub.enabled:
-                reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
+            sub = await self._target(delivery)
+            if sub is None or not sub.enabled or delivery.body is None:
+                if delivery.body is None:
+                    # A delivery names its event; past RELAY_EVENT_TTL_S there is nothing left to send.
+                    reason = "event expired"
+                elif sub is None:
+                    reason = "subscription deleted"
+                else:
+                    reason = f"subscription disabled: {sub.disabled_reason}"
                 await self.deliveries.finish(
                     delivery,
                     lease_ms=lease_ms,
@@ -235,16 +258,25 @@ class Dispatcher:
                     error=reason,
                 )
                 logger.info(
-                    "delivery dead delivery_id=%s event_id=%s reason=%r", delivery.id, delivery.event_id, reason
+                    "delivery dead", extra=kv(delivery_id=delivery.id, event_id=delivery.event_id, reason=reason)
                 )
                 metrics.delivery_abandoned()
                 return
+            body = delivery.body
+            if self.assets is not None:
+                # Rendered now, with the files copied so far: a retry tomorrow carries links that still work.
+                found = await self.assets.delivery_body(delivery.event_id, sub.wait_for_assets)
+                if found is WAIT:
+                    await self.deliveries.release(delivery.id, lease_ms, self._now_ms() + ASSET_WAIT_POLL_MS)
+                    return
+                if isinstance(found, bytes):
+                    body = found
             now = self.clock()
             result = await attempt(
                 self.http,
                 url=sub.url,
                 msg_id=delivery.event_id,
-                body=delivery.body,
+                body=body,
                 secrets=sub.signing_secrets(int(now * 1000)),
                 extra_headers=sub.headers,
                 timeout_s=self.settings.delivery_timeout_s,
@@ -258,8 +290,15 @@ class Dispatcher:
         except Exception as exc:
             # Redis trouble mid-attempt: the lease ends and the delivery is claimed again; nothing is lost.
             logger.warning(
-                "delivery not recorded delivery_id=%s event_id=%s error=%r", delivery.id, delivery.event_id, str(exc)
+                "delivery not recorded", extra=kv(delivery_id=delivery.id, event_id=delivery.event_id, error=str(exc))
             )
+
+    async def _target(self, delivery: Delivery) -> Subscription | None:
+        if is_notification(delivery.subscription_id):
+            if self.notify_targets is None:
+                return None
+            return await self.notify_targets(delivery.subscription_id, delivery.provider, delivery.task_id)
+        return self.subscriptions.get(delivery.subscription_id)
 
     async def _record(self, delivery: Delivery, sub: Subscription, lease_ms: int, result: AttemptResult) -> None:
         now_ms = self._now_ms()
@@ -292,30 +331,33 @@ class Dispatcher:
             error=result.error or "",
         )
         logger.info(
-            "delivery attempt event_id=%s delivery_id=%s subscription_id=%s attempt=%d outcome=%s status=%s "
-            "status_code=%s elapsed_ms=%.1f lease_held=%s",
-            delivery.event_id,
-            delivery.id,
-            sub.id,
-            number,
-            result.outcome.value,
-            status,
-            result.status_code,
-            result.latency_ms,
-            applied,
+            "delivery attempt",
+            extra=kv(
+                event_id=delivery.event_id,
+                delivery_id=delivery.id,
+                subscription_id=sub.id,
+                attempt=number,
+                outcome=result.outcome.value,
+                status=status,
+                status_code=result.status_code,
+                elapsed_ms=round(result.latency_ms, 1),
+                lease_held=applied,
+            ),
         )
         metrics.delivery_attempted(result.outcome.value, status, result.latency_ms / 1000, delivery.received_s)
         disable_after_s = self.settings.subscription_disable_after_s
+        if is_notification(sub.id):
+            return  # a task's notify URL is no subscription: nothing to disable or mark failing
         if result.outcome is DeliveryOutcome.GONE:
             await self.subscription_store.disable(sub.id, "the subscriber answered 410 Gone")
-            logger.warning("subscription disabled subscription_id=%s reason=410", sub.id)
+            logger.warning("subscription disabled reason=410", extra=kv(subscription_id=sub.id))
         elif succeeded and not sub.failing_since_ms:
             # As the cache last saw it, nothing to clear; a change since then would have changed the version.
             return
         elif not succeeded and sub.failing_since_ms and now_ms - sub.failing_since_ms < disable_after_s * 1000:
             return
         elif await self.subscription_store.record_result(sub.id, succeeded, now_ms, disable_after_s):
-            logger.warning("subscription disabled subscription_id=%s reason=failing", sub.id)
+            logger.warning("subscription disabled reason=failing", extra=kv(subscription_id=sub.id))
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

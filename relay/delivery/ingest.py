@@ -19,9 +19,11 @@ from redis.exceptions import ResponseError
 
 from relay import ids
 from relay.delivery.schedule import error_backoff_s
+from relay.logs import kv
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
+from relay.tasks.notify import notify_subscription_id
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class Ingest:
                         continue
                 failures += 1
                 delay = error_backoff_s(failures)
-                logger.warning("ingest failed failures=%d retry_in_s=%.2f error=%r", failures, delay, str(exc))
+                logger.warning("ingest failed", extra=kv(failures=failures, retry_in_s=round(delay, 2), error=str(exc)))
                 owned = set()
                 await asyncio.sleep(delay)
 
@@ -120,7 +122,7 @@ class Ingest:
         subscriptions = self.subscriptions.enabled
         planned: list[tuple[int, str, dict[str, str], list[str]]] = []
         for partition, entry_id, fields in entries:
-            text = {name.decode(): value.decode() for name, value in fields.items()}
+            text = {name.decode(): value.decode() for name, value in fields.items() if name != b"e"}
             event_id = text.get("id", "")
             received_ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if ids.partition_of(event_id) is not None else 0
             matching = [
@@ -130,21 +132,20 @@ class Ingest:
                 if received_ms >= sub.created_ms
                 and sub.matches(text.get("provider", ""), text.get("type", ""), text.get("tag", ""))
             ]
+            if text.get("notify") == "1":
+                # The task's one notification, claimed for this event when it was stored (accept.lua).
+                matching.append(notify_subscription_id(text.get("provider", ""), text.get("task_id", "")))
             planned.append((partition, entry_id, text, matching))
-        wanted = [text.get("id", "") for _, _, text, matching in planned if matching]
-        bodies = dict(zip(wanted, await self.events.find_events(wanted), strict=True)) if wanted else {}
         by_partition: dict[int, list[NewDeliveries]] = {}
         for partition, entry_id, text, matching in planned:
-            event_id = text.get("id", "")
-            body = bodies.get(event_id)
+            # A delivery names its event; the worker reads the event when it sends it.
             by_partition.setdefault(partition, []).append(
                 NewDeliveries(
-                    event_id=event_id,
-                    body=body or b"",
+                    event_id=text.get("id", ""),
                     provider=text.get("provider", ""),
                     type=text.get("type", ""),
                     task_id=text.get("task_id", ""),
-                    subscription_ids=matching if body is not None else [],
+                    subscription_ids=matching,
                     entry_id=entry_id,
                 )
             )
@@ -153,11 +154,11 @@ class Ingest:
         for partition, events in by_partition.items():
             created = await self.deliveries.create_many(partition, events, now_ms=now_ms, token=self.token)
             if created is None:
-                logger.warning("ingest lease lost partition=%d token=%s", partition, self.token)
+                logger.warning("ingest lease lost", extra=kv(partition=partition, token=self.token))
                 kept = False
                 continue
             count = sum(len(made) for made in created)
             if count:
-                logger.debug("deliveries created partition=%d events=%d count=%d", partition, len(events), count)
+                logger.debug("deliveries created", extra=kv(partition=partition, events=len(events), count=count))
                 self.created()
         return kept

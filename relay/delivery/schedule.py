@@ -13,6 +13,9 @@ from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
 
 RETRY_AFTER_CAP_S = 86_400.0
+# Jitter from a generator of our own, not the random module's shared one: an embedding program (or a test tool such
+# as hypothesis, which flags any change to the global state while it draws) keeps its sequence to itself.
+_jitter = random.Random().random
 
 
 def next_attempt_at(
@@ -24,7 +27,7 @@ def next_attempt_at(
     throttled: bool = False,
     retry_after_s: float | None = None,
     min_after_throttle_s: float = 60.0,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] = _jitter,
 ) -> float | None:
     """The time of the next attempt after ``attempts`` failed ones, or None when the schedule is exhausted."""
     if attempts >= len(schedule):
@@ -54,7 +57,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def error_backoff_s(
-    failures: int, *, base_s: float = 0.05, cap_s: float = 2.0, rand: Callable[[], float] = random.random
+    failures: int, *, base_s: float = 0.05, cap_s: float = 2.0, rand: Callable[[], float] = _jitter
 ) -> float:
     """How long the worker waits after ``failures`` consecutive errors talking to Redis (1 for the first one).
 

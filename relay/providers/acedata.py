@@ -2,8 +2,11 @@
 
 Flat bodies: ``task_id``, ``success``, ``progress`` and the results (``video_urls``, cover ``image_url``,
 ``raw_image_url``, ``sub_image_urls``, ``data[].audio_url``...); failures carry ``error: {code, message}``.
-With streaming enabled AceData POSTs several ``success: true`` bodies with ``progress`` < 100 before the final
-one, so ``success`` alone does not mean the task is done.
+With streaming enabled AceData POSTs several ``success: true`` bodies before the final one, so ``success`` alone
+does not mean the task is done: a body is terminal only when the provider says so. Video/image streams carry a
+``progress`` (< 100 until done); Suno streams carry none, only a ``state`` per track in ``data[]``
+(``pending``, ``running``, ``succeeded``, ``failed``): the task succeeded when every track did, failed when one
+did, and is in progress otherwise (each distinct line of states is its own progress event).
 """
 
 from __future__ import annotations
@@ -45,9 +48,14 @@ class AceDataProvider:
 
         progress = coerce_progress(body.get("progress"))
         status, error = _status(body, progress)
+        states = _track_states(body)
+        step = str(progress) if progress is not None else None
+        if states and status != "failed":
+            status, error = _status_of_tracks(states, body)
+            step = f"{step or ''}/{','.join(states)}"
         collector = OutputCollector()
         collector.walk(body)
-        step = str(progress) if status in ("processing", "queued") and progress is not None else None
+        step = step if status in ("processing", "queued") else None
         return TaskUpdate(
             task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
         )
@@ -72,3 +80,25 @@ def _error(raw: Any, body: dict[str, Any]) -> TaskError:
     if isinstance(raw, dict):
         return make_error(raw.get("code"), raw.get("message") or raw.get("msg"))
     return make_error(None, text_of(raw) or get(body, "message"))
+
+
+def _track_states(body: dict[str, Any]) -> list[str]:
+    """The ``state`` of each item of ``data`` (Suno tracks, Hailuo/Luma videos...), normalized; [] when none has one."""
+    data = body.get("data")
+    if not isinstance(data, list):
+        return []
+    states = [item.get("state") for item in data if isinstance(item, dict)]
+    if not states or not all(isinstance(state, str) and state.strip() for state in states):
+        return []
+    return [str(state).strip().lower() for state in states]
+
+
+def _status_of_tracks(states: list[str], body: dict[str, Any]) -> tuple[Status, TaskError | None]:
+    words = [status_from_word(state) for state in states]
+    if "failed" in words:
+        failed = next(s for s, w in zip(states, words, strict=True) if w == "failed")
+        message = text_of(get(body, "error", "message")) or f"a track ended {failed}"
+        return "failed", make_error(get(body, "error", "code") or failed, message)
+    if all(word == "succeeded" for word in words):
+        return "succeeded", None
+    return "processing", None  # a stream under way, whatever state its tracks are in

@@ -51,6 +51,10 @@ class TaskUpdate:
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     error: TaskError | None = None
     step: str | None = None
+    # Identifiers of results that are no URL (MiniMax's ``file_id``), by the provider's own field name.
+    refs: tuple[tuple[str, str], ...] = ()
+    # More results than MAX_OUTPUTS (relay.providers.outputs): the event keeps the first ones, the raw body all.
+    outputs_truncated: bool = False
 
     @property
     def event_type(self) -> str:

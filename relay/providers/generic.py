@@ -14,9 +14,9 @@ from relay.providers.base import Status, TaskError, TaskUpdate
 from relay.providers.outputs import (
     OutputCollector,
     coerce_progress,
-    first_task_id,
     make_error,
     status_from_word,
+    task_id_of,
     text_of,
 )
 
@@ -27,6 +27,8 @@ _TASK_ID_KEYS = tuple(
     " generation_id".split()
 )
 _STATUS_KEYS = ("status", "state")
+_INNER = ("object", "generation", "task")
+_PAYLOAD_ERROR_KEYS = ("payload_error", "payloadError")
 _PROGRESS_KEYS = ("progress", "percentage", "percent")
 _MESSAGE_KEYS = ("failReason", "fail_reason", "failMsg", "errorMessage", "error_message", "message", "msg", "detail")
 _CODE_KEYS = ("errorCode", "error_code", "failCode", "fail_code")
@@ -42,20 +44,47 @@ class GenericProvider:
     def parse(self, payload: Any) -> TaskUpdate | None:
         if not isinstance(payload, dict):
             return None
-        task_id = first_task_id(payload, _TASK_ID_KEYS, _ENVELOPES) or first_task_id(payload, ("id",), _ENVELOPES)
+        scopes = _scopes(payload)
+        task_id = _first(scopes, _TASK_ID_KEYS, task_id_of) or _first(scopes, ("id",), task_id_of)
         if task_id is None:
             return None
-        scopes = [payload, *(s for s in (payload.get(e) for e in _ENVELOPES) if isinstance(s, dict))]
 
         progress = _first(scopes, _PROGRESS_KEYS, coerce_progress)
         status = _status(scopes, progress)
-        error = _error(scopes) if status == "failed" else None
         collector = OutputCollector()
         collector.walk(payload)
+        payload_error = _first(scopes, _PAYLOAD_ERROR_KEYS, text_of)
+        if payload_error is not None and status != "failed":
+            # fal: "status": "OK" says the request ran, "payload_error" that its result could not be had.
+            status = "failed"
+        elif status == "processing" and not _has_status(scopes) and progress is None and collector.outputs():
+            # No status field at all but results (APIFrame v1 posts its final result so): the task is done.
+            status = "succeeded"
+        error = _error(scopes, payload_error) if status == "failed" else None
         step = str(progress) if status in ("processing", "queued") and progress is not None else None
         return TaskUpdate(
             task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
         )
+
+
+def _scopes(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where the fields may be: the top level, each envelope, and one object inside an envelope (Leonardo's
+    ``data.object``)."""
+    scopes = [payload]
+    for name in _ENVELOPES:
+        envelope = payload.get(name)
+        if isinstance(envelope, dict):
+            scopes.append(envelope)
+    for envelope in scopes[1:]:
+        for name in _INNER:
+            inner = envelope.get(name)
+            if isinstance(inner, dict):
+                scopes.append(inner)
+    return scopes
+
+
+def _has_status(scopes: list[dict[str, Any]]) -> bool:
+    return any(scope.get(key) not in (None, "") for scope in scopes for key in (*_STATUS_KEYS, "success", "code"))
 
 
 def _first(scopes: list[dict[str, Any]], keys: tuple[str, ...], convert: Callable[[Any], _T | None]) -> _T | None:
@@ -91,9 +120,9 @@ def _status(scopes: list[dict[str, Any]], progress: int | None) -> Status:
     return "succeeded" if ok_code and (progress is None or progress == 100) else "processing"
 
 
-def _error(scopes: list[dict[str, Any]]) -> TaskError:
+def _error(scopes: list[dict[str, Any]], payload_error: str | None = None) -> TaskError:
     code: Any = None
-    message: Any = None
+    message: Any = payload_error
     for scope in scopes:
         raw = scope.get("error")
         if isinstance(raw, dict):
@@ -103,6 +132,10 @@ def _error(scopes: list[dict[str, Any]]) -> TaskError:
             message = message or text_of(raw)
     code = code or _first(scopes, _CODE_KEYS, text_of) or _first(scopes, ("code",), _failure_code)
     message = message or _first(scopes, _MESSAGE_KEYS, text_of)
+    if not message:
+        # No words from the provider (a canceled Replicate prediction): say what its status was.
+        word = _first(scopes, _STATUS_KEYS, text_of)
+        message = f"the provider reported status {word!r}" if word else "the provider reported a failure"
     return make_error(code, message)
 
 

@@ -127,8 +127,13 @@ def _status(payload: dict[str, Any], data: dict[str, Any]) -> tuple[Status, Task
     return ("succeeded" if code == "200" else "processing"), None, None
 
 
+# Kie's "origin" URLs are what the task started from: Flux Kontext's ``originImageUrl`` is the image to edit,
+# Veo's ``originUrls`` the pre-reframe originals of the results.
+_INPUTS = ("origin*", "filesurl")
+
+
 def _outputs(payload: dict[str, Any]) -> tuple[Output, ...]:
-    collector = OutputCollector()
+    collector = OutputCollector(inputs=_INPUTS)
     tracks = get(payload, "data", "data")
     # Suno tracks: the stream URL stands in for the audio until the file is ready (the "first" callback).
     for track in tracks if isinstance(tracks, list) else ():

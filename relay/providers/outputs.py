@@ -16,6 +16,9 @@ from relay.providers.base import Output, OutputKind, Status, TaskError
 
 # Deeper than any real callback; bounds the recursion on hostile bodies.
 MAX_DEPTH = 12
+# Results kept per event: far above any real callback (Midjourney 4 images, Suno 2 tracks, batches of tens), low
+# enough that a body of 34,000 URLs costs a bounded event and bounded CPU. The raw body keeps every URL.
+MAX_OUTPUTS = 200
 # JSON-in-a-string values (Kie's resultJson) are parsed only up to this size.
 MAX_EMBEDDED_JSON = 1_000_000
 
@@ -32,7 +35,10 @@ _EXCLUDED_KEYS = frozenset(
         " error errors message msg logs description failreason failmsg errormessage"
     ).split()
 )
-_EXCLUDED_PREFIXES = tuple("input param request prompt reference mask init origin source stream".split())
+_EXCLUDED_PREFIXES = tuple("input param request prompt reference refer mask init source stream".split())
+# "origin" is not among them: what an "original" URL is depends on the provider (Midjourney resellers'
+# ``original_image_url`` is the generated grid, a result; Kie's ``originImageUrl`` is the caller's input), so
+# adapters name their own inputs (``OutputCollector(inputs=...)``).
 _EXCLUDED_PARTS = ("callback", "webhook", "hook", "notify")
 
 # Status words, normalized by norm_key (lowercase, no "_", "-" or spaces).
@@ -102,8 +108,11 @@ def coerce_progress(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     number: float
-    if isinstance(value, int | float):
-        number = float(value)
+    if isinstance(value, int):
+        # Compared as an int: float() of an integer of hundreds of digits overflows.
+        return max(0, min(100, value))
+    if isinstance(value, float):
+        number = value
     elif isinstance(value, str):
         try:
             number = float(value.strip().rstrip("%").strip())
@@ -195,12 +204,16 @@ def parse_embedded_json(value: Any) -> Any:
 class OutputCollector:
     """Result URLs in first-seen order, each once, http(s) only."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: tuple[str, ...] = ()) -> None:
+        """``inputs``: this provider's keys (normalized, see :func:`norm_key`; a trailing ``*`` makes a prefix)
+        whose values are the caller's inputs, never results, on top of the keys no provider uses for results."""
         self._seen: set[str] = set()
         self._outputs: list[Output] = []
+        self._input_keys = frozenset(key for key in inputs if not key.endswith("*"))
+        self._input_prefixes = tuple(key[:-1] for key in inputs if key.endswith("*"))
 
     def add(self, value: Any, key_hint: str | None = None) -> None:
-        if not is_http_url(value):
+        if len(self._outputs) > MAX_OUTPUTS or not is_http_url(value):
             return
         url: str = value
         if url not in self._seen:
@@ -213,7 +226,8 @@ class OutputCollector:
         The nearest key that names a media kind (``video_urls``, ``images``...) gives the kind of the URLs
         below it; strings holding JSON are parsed and searched too.
         """
-        if depth > MAX_DEPTH:
+        # One URL past the cap is collected, so that the cut is seen (relay.providers.safety makes it).
+        if depth > MAX_DEPTH or len(self._outputs) > MAX_OUTPUTS:
             return
         if isinstance(value, str):
             if is_http_url(value):
@@ -227,10 +241,16 @@ class OutputCollector:
                 self.walk(item, key_hint, depth + 1)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or is_excluded_key(key):
+                if not isinstance(key, str) or is_excluded_key(key) or self._is_input(key):
                     continue
                 hint = key if kind_from_key(key) is not None else key_hint
                 self.walk(item, hint, depth + 1)
+
+    def _is_input(self, key: str) -> bool:
+        if not self._input_keys and not self._input_prefixes:
+            return False
+        k = norm_key(key)
+        return k in self._input_keys or k.startswith(self._input_prefixes)
 
     def outputs(self) -> tuple[Output, ...]:
         return tuple(self._outputs)

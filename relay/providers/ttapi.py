@@ -30,6 +30,11 @@ _STATUSES: dict[str, Status] = {
 }
 
 
+# What TTAPI echoes of the request: GPT-4o's ``referImages`` (and any ``refer*``) are the
+# caller's reference images; ``hookUrl`` is the callback URL (excluded for every provider).
+_INPUTS = ("refer*", "prompt*", "cref", "sref")
+
+
 class TTAPIProvider:
     name: str = "ttapi"
 
@@ -58,7 +63,7 @@ class TTAPIProvider:
             message = text_of(payload.get("message")) or text_of(get(payload, "data", "failReason"))
             error = make_error(raw_status, message, default_code="FAILED")
 
-        collector = OutputCollector()
+        collector = OutputCollector(inputs=_INPUTS)
         # Results live under "data"; the top level only carries status, message and jobId.
         collector.walk(payload.get("data"))
         step = str(progress) if status == "processing" and progress is not None else None

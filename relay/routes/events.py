@@ -10,12 +10,14 @@ from starlette.responses import JSONResponse, Response
 
 from relay import actions
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
+from relay.errors import BadRequest, NotFound, UnknownField
+from relay.events import EVENT_TYPES
 from relay.store.store import EventFilter
 
 CURSOR = re.compile(r"\d{1,20}-\d{1,20}")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+FILTERS = ("provider", "type", "task_id", "tag")
 
 
 def json_bytes(content: bytes, status_code: int = 200) -> Response:
@@ -36,9 +38,15 @@ async def list_events(request: Request) -> Response:
     cursor = params.get("cursor") or None
     if cursor is not None and not CURSOR.fullmatch(cursor):
         raise BadRequest(f"cursor {cursor!r} is not one this API returned")
+    UnknownField.refuse(dict(params), [*FILTERS, "limit", "cursor"], "GET /v1/events")
+    provider, event_type = params.get("provider") or None, params.get("type") or None
+    if provider is not None and provider not in request.state.providers:
+        raise BadRequest(f"unknown provider {provider!r}; expected one of {sorted(request.state.providers)}")
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise BadRequest(f"unknown type {event_type!r}; expected one of {sorted(EVENT_TYPES)}")
     flt = EventFilter(
-        provider=params.get("provider") or None,
-        type=params.get("type") or None,
+        provider=provider,
+        type=event_type,
         task_id=params.get("task_id") or None,
         tag=params.get("tag") or None,
     )
@@ -60,15 +68,6 @@ async def get_event(request: Request) -> Response:
     return json_bytes(event[:at] + b',"deliveries":' + summaries + event[at:])
 
 
-async def task_events(request: Request) -> Response:
-    require_admin(request)
-    provider, task_id = request.path_params["provider"], request.path_params["task_id"]
-    events = await request.state.store.task_events(provider, task_id)
-    if not events:
-        raise NotFound(f"no events for task {task_id!r} of provider {provider!r}")
-    return json_bytes(b'{"data":[' + b",".join(events) + b"]}")
-
-
 async def create_callback_url(request: Request) -> Response:
     require_admin(request)
     try:
@@ -77,6 +76,7 @@ async def create_callback_url(request: Request) -> Response:
         raise BadRequest('body must be a JSON object like {"provider": "kie", "tag": "order-42"}') from exc
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object like {"provider": "kie", "tag": "order-42"}')
+    UnknownField.refuse(body, ["provider", "tag"], "POST /v1/callback-urls")
     provider, tag = body.get("provider"), body.get("tag")
     url = actions.issue_callback_url(request.state, provider, tag)
     return JSONResponse({"url": url, "provider": provider, "tag": tag}, status_code=201)

@@ -1,5 +1,10 @@
-"""``/healthz``: the process is up. ``/readyz``: Redis answers and keeps what is written to it, so callbacks can
-be acknowledged (see :mod:`relay.store.persistence`)."""
+"""``/healthz``: the process is up, and whether Redis answers. ``/readyz``: Redis answers and keeps what is
+written to it, so callbacks can be acknowledged (see :mod:`relay.store.persistence`).
+
+``/healthz`` is a liveness check: it stays 200 while the process serves (restarting it would not bring Redis back),
+but says ``"status": "degraded"`` and ``"redis": "down"`` when callbacks are being answered 503; ``/readyz`` is
+then 503, which takes the process out of a load balancer.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,16 @@ from starlette.responses import JSONResponse, Response
 
 from relay.store.persistence import Persistence, check_persistence
 
+HEALTH_PING_S = 0.5
+
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    try:
+        async with asyncio.timeout(min(HEALTH_PING_S, request.state.settings.store_timeout_s)):
+            await request.state.redis.ping()
+    except (RedisError, OSError, TimeoutError):
+        return JSONResponse({"status": "degraded", "redis": "down"})
+    return JSONResponse({"status": "ok", "redis": "up"})
 
 
 async def readyz(request: Request) -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
@@ -16,6 +18,11 @@ from relay.bodies import read_body
 from relay.edge import admit
 from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.logs import kv
+from relay.providers.base import TERMINAL_STATUSES
+from relay.providers.safety import parse_safely
+from relay.routes.provider_calls import handshake_answer, redact_headers, verify
+from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,56 @@ class CallbackApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await receive_callback(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def callback_params(path: str) -> dict[str, str] | None:
+    """The path parameters of ``/hooks/{provider}/{token}`` as Starlette's router would match them, else None."""
+    if not path.startswith("/hooks/"):
+        return None
+    provider, slash, token = path[7:].partition("/")
+    if not slash or not provider or not token or "/" in token:
+        return None
+    return {"provider": provider, "token": token}
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+async def serve_callback(scope: Scope, receive: Receive, send: Send, handlers: Mapping[Any, ExceptionHandler]) -> None:
+    """The callback route ahead of Starlette's middleware and router (see :class:`relay.app.RelayApp`), with the
+    app's exception handlers."""
+    request = Request(scope, receive, send)
+    try:
+        response: Callable[[Scope, Receive, Send], Awaitable[None]] = await receive_callback(request)
+    except Exception as exc:
+        handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+        if handler is None:
+            raise
+        response = await handler(request, exc)
+    await response(scope, receive, send)
+
+
+class _Ack(Response):
+    """The acknowledgement: JSON whose headers are known, sent without building a header list per request."""
+
+    def __init__(self, body: bytes) -> None:
+        # Not Response.__init__: nothing it computes is needed here.
+        self.body = body
+        self.status_code = 200
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(self.body)).encode()), _JSON],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+_JSON = (b"content-type", b"application/json")
 
 
 async def receive_callback(request: Request) -> Response:
@@ -58,8 +115,11 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
     headers = request.headers
-    provider.verify(headers, payload if is_json else None, now_s, body=body)
-    update = provider.parse(payload) if is_json else None
+    await verify(provider, state.http, headers, payload if is_json else None, now_s, body)
+    if is_json and (answer := handshake_answer(provider, payload)) is not None:
+        # A handshake (MiniMax's challenge), not an event: answered at once, nothing stored.
+        return Response(answer, media_type="application/json"), "handshake"
+    update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
         tag=token.tag,
@@ -69,23 +129,24 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
         request=_request_info(request, headers.items(), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
+        # A progress callback of a task nobody registered starts tracking it, when its body names the service.
+        service=service_of(provider_name, payload) if update and update.status not in TERMINAL_STATUSES else None,
     )
     # The store's own socket timeout also bounds each command; this bounds the whole exchange, retries included.
     result = await state.store.accept(event, int(now_s * 1000), timeout_s=state.settings.store_timeout_s)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
-            "callback provider=%s task_id=%s type=%s event_id=%s duplicate=%s elapsed_ms=%.1f",
-            provider_name,
-            event.task_id or "-",
-            event.type,
-            result.event_id,
-            result.duplicate,
-            (time.perf_counter() - started) * 1000,
+            "callback",
+            extra=kv(
+                provider=provider_name,
+                task_id=event.task_id,
+                type=event.type,
+                event_id=result.event_id,
+                duplicate=result.duplicate,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            ),
         )
-    response = Response(
-        orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}),
-        media_type="application/json",
-    )
+    response = _Ack(orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}))
     if result.duplicate:
         return response, "duplicate"
     return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"
@@ -98,6 +159,6 @@ def _request_info(request: Request, headers: list[tuple[str, str]], content_type
         method=scope["method"],
         path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
         query=scope["query_string"].decode(errors="replace"),
-        headers=headers,
+        headers=redact_headers(headers),
         content_type=content_type,
     )

@@ -12,11 +12,12 @@ from starlette.responses import JSONResponse, Response
 
 from relay import actions
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
+from relay.errors import BadRequest, NotFound, UnknownField
 from relay.events import EVENT_TYPES, rfc3339
 from relay.store.subscriptions import Subscription, new_subscription
 
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 RESERVED_HEADERS = frozenset(
     {"host", "content-type", "content-length", "user-agent", "transfer-encoding", "connection"}
 )
@@ -54,8 +55,9 @@ def _strings(name: str, value: object, allowed: list[str] | None = None) -> tupl
 def _filter(request: Request, value: object) -> dict[str, tuple[str, ...]]:
     if value is None:
         value = {}
-    if not isinstance(value, dict) or set(value) - {"providers", "types", "tags"}:
+    if not isinstance(value, dict):
         raise BadRequest('filter must be an object with "providers", "types" and/or "tags" lists')
+    UnknownField.refuse(value, ["providers", "types", "tags"], "filter")
     return {
         "providers": _strings("providers", value.get("providers"), list(request.state.providers)),
         "types": _strings("types", value.get("types"), list(EVENT_TYPES)),
@@ -73,8 +75,12 @@ def _headers(value: object) -> dict[str, str]:
         lowered = name.lower()
         if not HEADER_NAME.fullmatch(name) or lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
             raise BadRequest(f"header {name!r} is not allowed (invalid, or set by the relay)")
-        if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\x00"):
-            raise BadRequest(f"header {name!r} must be a single-line string of at most 1000 characters")
+        if not isinstance(text, str) or len(text) > 1000 or not HEADER_VALUE.fullmatch(text):
+            # What the delivery client can put on the wire (visible ASCII, space, tab): anything else would fail
+            # every delivery of this subscription until it is dead.
+            raise BadRequest(
+                f"header {name!r} must be at most 1000 visible ASCII characters, spaces or tabs on one line"
+            )
         headers[lowered] = text
     return headers
 
@@ -111,9 +117,16 @@ def _secret_view(sub: Subscription, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 async def create_subscription(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
+    UnknownField.refuse(body, ["url", "description", "filter", "headers"], "POST /v1/subscriptions")
     url = await request.state.guard.check_url(_url(body.get("url")))
     flt = _filter(request, body.get("filter"))
     sub = new_subscription(
@@ -121,6 +134,7 @@ async def create_subscription(request: Request) -> Response:
         _now_ms(request),
         description=_text("description", body.get("description")),
         headers=_headers(body.get("headers")),
+        wait_for_assets=_bool("wait_for_assets", body.get("wait_for_assets", False)),
         **flt,
     )
     await request.state.subscriptions.create(sub)
@@ -142,9 +156,9 @@ async def update_subscription(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     body = await read_object(request, '{"enabled": false}')
-    unknown = set(body) - {"url", "description", "filter", "headers", "enabled"}
-    if unknown:
-        raise BadRequest(f"unknown fields {sorted(unknown)}; PATCH takes url, description, filter, headers, enabled")
+    UnknownField.refuse(
+        body, ["url", "description", "filter", "headers", "enabled", "wait_for_assets"], "PATCH /v1/subscriptions/{id}"
+    )
     changes: dict[str, Any] = {}
     if "url" in body:
         changes["url"] = await request.state.guard.check_url(_url(body["url"]))
@@ -154,6 +168,8 @@ async def update_subscription(request: Request) -> Response:
         changes.update(_filter(request, body["filter"]))
     if "headers" in body:
         changes["headers"] = _headers(body["headers"])
+    if "wait_for_assets" in body:
+        changes["wait_for_assets"] = _bool("wait_for_assets", body["wait_for_assets"])
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
             raise BadRequest(f"enabled must be true or false, got {body['enabled']!r}")

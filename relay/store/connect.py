@@ -14,6 +14,7 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from relay.config import Settings
+from relay.logs import kv
 from relay.store.cluster import cluster_url, is_cluster, open_cluster
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ async def wait_for_redis(client: redis.asyncio.Redis, wait_s: float) -> None:
         except (RedisError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"Redis did not answer within {wait_s} s: {exc}") from exc
-            logger.warning("redis not ready attempt=%d error=%r", attempt, str(exc))
+            logger.warning("redis not ready", extra=kv(attempt=attempt, error=str(exc)))
             await asyncio.sleep(min(0.2 * attempt, 1.0))
 
 

@@ -12,6 +12,7 @@ Life of a delivery (keys in :mod:`relay.store.keys`, scripts in ``scripts/``)::
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,7 +25,7 @@ from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
-from relay.store.store import RedisClient, load_script
+from relay.store.store import RedisClient, load_script, read_events
 
 ATTEMPTS_KEPT = 50
 INGEST_CONSUMER = "ingest"
@@ -58,8 +59,8 @@ class DeliveryStatus(StrEnum):
 STATUSES = tuple(DeliveryStatus)
 SCAN_BATCH = 200
 SCAN_LIMIT = 20_000
-# One create script carries at most this many body bytes, so a run of large events cannot stall Redis for long.
-CREATE_BATCH_BYTES = 1 << 20
+# Most events per create script, so a long run of them cannot stall Redis for long.
+CREATE_BATCH_EVENTS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,6 @@ class NewDeliveries:
     """The deliveries of one event to create, and the stream entry they acknowledge (``''`` for a replay)."""
 
     event_id: str
-    body: bytes
     provider: str
     type: str
     task_id: str
@@ -91,7 +91,8 @@ class Delivery:
     last_status_code: int | None
     last_error: str
     chained: bool
-    body: bytes = b""
+    # The event JSON it sends (loaded with_body); None when the event has expired or was never stored.
+    body: bytes | None = b""
 
     @property
     def partition(self) -> int:
@@ -142,7 +143,6 @@ class Delivery:
             last_status_code=int(text["last_status_code"]) if text["last_status_code"] else None,
             last_error=text["last_error"],
             chained=text["chained"] == "1",
-            body=row[len(FIELDS)] or b"" if len(row) > len(FIELDS) else b"",
         )
 
 
@@ -225,7 +225,6 @@ class DeliveryStore:
         partition: int,
         *,
         event_id: str,
-        body: bytes,
         provider: str,
         event_type: str,
         task_id: str,
@@ -238,7 +237,7 @@ class DeliveryStore:
 
         Returns the new delivery ids, or None when the lease is no longer this worker's (nothing written).
         """
-        event = NewDeliveries(event_id, body, provider, event_type, task_id, subscription_ids, entry_id)
+        event = NewDeliveries(event_id, provider, event_type, task_id, subscription_ids, entry_id)
         created = await self.create_many(partition, [event], now_ms=now_ms, token=token)
         return None if created is None else created[0]
 
@@ -251,17 +250,10 @@ class DeliveryStore:
         event, or None when the lease was lost (nothing written from there on).
         """
         created: list[list[str]] = []
-        chunk: list[NewDeliveries] = []
-        size = 0
-        for event in events:
-            if chunk and size + len(event.body) > CREATE_BATCH_BYTES:
-                if not await self._create_chunk(partition, chunk, now_ms, token, created):
-                    return None
-                chunk, size = [], 0
-            chunk.append(event)
-            size += len(event.body) if event.subscription_ids else 0
-        if chunk and not await self._create_chunk(partition, chunk, now_ms, token, created):
-            return None
+        for start in range(0, len(events), CREATE_BATCH_EVENTS):
+            chunk = events[start : start + CREATE_BATCH_EVENTS]
+            if not await self._create_chunk(partition, chunk, now_ms, token, created):
+                return None
         return created
 
     async def _create_chunk(
@@ -288,7 +280,6 @@ class DeliveryStore:
             args += [
                 event.entry_id,
                 event.event_id,
-                event.body if delivery_ids else b"",
                 event.provider,
                 event.type,
                 event.task_id,
@@ -313,12 +304,27 @@ class DeliveryStore:
         return [raw.decode() for raw in found]
 
     async def load(self, delivery_ids: list[str], with_body: bool = True) -> list[Delivery | None]:
+        """The deliveries (None for one that is gone); ``with_body``: with the event JSON each one sends."""
         fields = [*FIELDS, "body"] if with_body else list(FIELDS)
         async with self.redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
                 pipe.hmget(keys.delivery(_partition(delivery_id) or 0, delivery_id), fields)
             rows: list[list[Any]] = await pipe.execute()
-        return [Delivery.from_row(row) for row in rows]
+        loaded = [Delivery.from_row(row) for row in rows]
+        if not with_body:
+            return loaded
+        # A delivery holds no copy of its event (one created before events were packed still does: it is used).
+        copies = [row[len(FIELDS)] for row in rows]
+        wanted = [d.event_id for d, copy in zip(loaded, copies, strict=True) if d is not None and copy is None]
+        events = iter(await read_events(self.redis, wanted)) if wanted else iter(())
+        with_bodies: list[Delivery | None] = []
+        for delivery, copy in zip(loaded, copies, strict=True):
+            if delivery is not None:
+                parts = next(events) if copy is None else None
+                body = copy if copy is not None else (parts.render() if parts else None)
+                delivery = dataclasses.replace(delivery, body=body)
+            with_bodies.append(delivery)
+        return with_bodies
 
     async def finish(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from relay.logs import kv
 from relay.store.cluster import is_cluster
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ async def warn_if_volatile(client: Redis, allow_volatile: bool) -> None:
     try:
         found = await check_persistence(client)
     except ResponseError as exc:
-        logger.warning("redis persistence unknown: INFO refused error=%r", str(exc))
+        logger.warning("redis persistence unknown: INFO refused", extra=kv(error=str(exc)))
         return
     if found.durable is False:
         if allow_volatile:

@@ -18,7 +18,7 @@ from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
 from relay.store.deliveries import DeliveryStatus
-from relay.store.store import EventFilter, Store, stream_order
+from relay.store.store import EventFilter, Store, read_events, stream_order
 
 SCAN_BATCH = 500
 """At most this many stream entries are read per partition to fill one filtered page."""
@@ -71,10 +71,7 @@ async def recent_events(store: Store, flt: EventFilter, limit: int) -> list[Even
     """The newest ``limit`` events matching ``flt`` (newest first), with their delivery status counts."""
     redis = store.redis
     picked = await store.newest(flt, limit)
-    async with redis.pipeline(transaction=False) as pipe:
-        for _, event_id in picked:
-            pipe.hget(keys.event(ids.partition_of(event_id) or 0, event_id), "meta")
-        metas: list[bytes | None] = await pipe.execute()
+    metas = [stored.meta if stored else None for stored in await read_events(redis, [e for _, e in picked])]
     counts = await delivery_statuses(redis, [event_id for _, event_id in picked])
     rows = []
     for (stream_id, event_id), meta, summary in zip(picked, metas, counts, strict=True):

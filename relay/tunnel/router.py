@@ -17,9 +17,9 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from relay.config import Settings
+from relay.logs import kv
 from relay.store.channels import (
     KIND_EVENT,
-    Channels,
     Entry,
     ack_routed,
     claim_for_router,
@@ -27,6 +27,7 @@ from relay.store.channels import (
     read_for_router,
 )
 from relay.store.store import RedisClient
+from relay.store.tunnels import TunnelStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,12 @@ class TunnelRouter:
     ) -> None:
         self.redis = redis
         self.partitions = settings.partitions
-        self.channels = Channels(
-            redis, max_events=settings.tunnel_buffer_max_events, max_age_s=settings.tunnel_buffer_max_age_s
+        self.channels = TunnelStore(
+            redis,
+            max_events=settings.tunnel_buffer_max_events,
+            max_bytes=settings.tunnel_buffer_max_bytes,
+            max_age_s=settings.tunnel_buffer_max_age_s,
+            channel_ttl_s=settings.tunnel_channel_ttl_s,
         )
         self.clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -94,12 +99,12 @@ class TunnelRouter:
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
-                logger.warning("tunnel router redis error partition=%d attempt=%d error=%r", partition, failures, exc)
+                logger.warning("tunnel router redis error", extra=kv(partition=partition, attempt=failures, error=exc))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
     async def route(self, partition: int, entries: list[Entry]) -> None:
-        channels = await self.channels.all()
         now_ms = int(self.clock() * 1000)
+        channels = await self.channels.all(now_ms)
         for channel in channels:
             matching: list[dict[str, str | bytes]] = []
             for entry_id, fields in entries:
@@ -113,7 +118,7 @@ class TunnelRouter:
             if matching:
                 await self.channels.append(channel.name, matching, now_ms)
         await ack_routed(self.redis, partition, [entry_id for entry_id, _ in entries])
-        logger.debug("tunnel router routed entries=%d channels=%d", len(entries), len(channels))
+        logger.debug("tunnel router routed", extra=kv(entries=len(entries), channels=len(channels)))
 
 
 async def run_tunnel_router(settings: Settings, clock: Callable[[], float] = time.time) -> None:

@@ -136,6 +136,31 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
     assert (await client.get("/dashboard")).status_code == 303
 
 
+async def test_a_cookie_copied_before_logout_is_dead_after_it(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    other_browser = client.cookies["relay_dashboard"]
+    use_cookie(client, None)
+    await log_in(client)
+    copied = client.cookies["relay_dashboard"]
+    assert (await client.get("/dashboard")).status_code == 200
+
+    await client.post("/dashboard/logout", data={"csrf": await csrf_of(client)})
+    use_cookie(client, copied)  # replayed after the logout, e.g. stolen before it
+
+    replayed = await client.get("/dashboard")
+    assert replayed.status_code == 303 and "/dashboard/login" in replayed.headers["location"]
+    assert (await client.get("/dashboard/events/stream")).status_code == 401
+    # Only that session ended: another browser's stays logged in (the positive control).
+    use_cookie(client, other_browser)
+    assert (await client.get("/dashboard")).status_code == 200
+
+
+def use_cookie(client: httpx.AsyncClient, value: str | None) -> None:
+    client.cookies.clear()
+    if value is not None:
+        client.cookies.set("relay_dashboard", value, domain="relay.test", path="/dashboard")
+
+
 async def test_guessing_the_token_is_slowed_down_per_address(client: httpx.AsyncClient) -> None:
     wrong = [await client.post("/dashboard/login", data={"token": f"guess-{n}"}) for n in range(10)]
     throttled = await client.post("/dashboard/login", data={"token": ADMIN_TOKEN})

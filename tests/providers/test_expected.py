@@ -11,14 +11,18 @@ import pytest
 
 from relay.providers import build_providers
 from tests.conftest import PROVIDERS_DIR
-from tests.providers.contract import CHALLENGES, EXPECTED, cases, check_event
+from tests.providers.contract import CHALLENGES, EXPECTED, EXPECTED_LOCAL, cases, check_event
 
 PROVIDERS = build_providers()
 
 
 def test_every_fixture_is_in_the_contract_and_has_a_source() -> None:
-    bodies = {path.name for path in PROVIDERS_DIR.glob("*.json")} - {"expected.json", "challenges.json"}
-    referenced = [entry["file"] for entry in EXPECTED] + [entry["file"] for entry in CHALLENGES]
+    bodies = {path.name for path in PROVIDERS_DIR.glob("*.json")} - {
+        "expected.json",
+        "expected_local.json",
+        "challenges.json",
+    }
+    referenced = [entry["file"] for entry in EXPECTED + EXPECTED_LOCAL + CHALLENGES]
     sources = set(re.findall(r"`([^`]+\.json)`", (PROVIDERS_DIR / "SOURCES.md").read_text(encoding="utf-8")))
 
     assert set(referenced) == bodies

@@ -164,3 +164,42 @@ def test_specific_id_beats_envelope_id() -> None:
 @pytest.mark.parametrize("payload", [None, True, 1.5, "text", [], [{"taskId": "t"}], {}, {"taskId": "  "}])
 def test_no_task_id_is_none(payload: Any) -> None:
     assert parse(payload) is None
+
+
+# Issue 13, item 5: generic reading.
+
+
+def test_results_without_a_status_are_a_success() -> None:
+    # APIFrame v1's result body has no status at all; its progress bodies do ("processing", "percentage").
+    done = parse({"task_id": "t1", "task_type": "imagine", "original_image_url": "https://cdn.example/grid.png"})
+    under_way = parse({"task_id": "t1", "task_type": "imagine", "status": "processing", "percentage": 40})
+    nothing = parse({"task_id": "t1", "task_type": "imagine"})
+
+    assert (done.status, [o.url for o in done.outputs]) == ("succeeded", ["https://cdn.example/grid.png"])
+    assert (under_way.status, under_way.progress) == ("processing", 40)
+    assert nothing.status == "processing"  # no result, no status: nothing says it is done
+
+
+def test_status_ok_with_a_payload_error_is_a_failure() -> None:
+    update = parse({"request_id": "r1", "status": "OK", "payload": None, "payload_error": "not JSON serializable"})
+    ok = parse({"request_id": "r1", "status": "OK", "payload": {"images": [{"url": "https://fal.media/a.png"}]}})
+
+    assert update.status == "failed"
+    assert update.error is not None and "not JSON serializable" in update.error.message
+    assert (ok.status, [o.url for o in ok.outputs]) == ("succeeded", ["https://fal.media/a.png"])
+
+
+def test_task_id_inside_data_object() -> None:
+    body = {
+        "type": "image_generation.complete",
+        "object": "generation",
+        "data": {"object": {"id": "gen-1", "status": "COMPLETE", "images": [{"url": "https://cdn.leonardo.ai/a.jpg"}]}},
+    }
+    update = parse(body)
+    assert (update.task_id, update.status) == ("gen-1", "succeeded")
+
+
+def test_a_cancellation_without_a_message_says_so() -> None:
+    update = parse({"id": "p1", "status": "canceled", "error": None})
+    assert update.status == "failed"
+    assert update.error is not None and "canceled" in update.error.message

@@ -82,3 +82,49 @@ async def test_dedup_key_expires_with_the_configured_ttl(client_factory, make_se
     finally:
         sync.close()
     assert len(ttls) == 1 and 55_000 < ttls[0] <= 60_000
+
+
+async def test_acedata_stream_lines_are_progress_until_every_track_succeeded(client: httpx.AsyncClient) -> None:
+    # Issue 13 item 2: the pending line used to become an empty success and the final one a lost duplicate.
+    path = await callback_path(client, "acedata")
+    pending = json.loads((PROVIDERS_DIR / "acedata_suno_audios_stream_pending.json").read_text())
+    final = json.loads((PROVIDERS_DIR / "acedata_suno_audios_stream_final.json").read_text())
+    running = {**pending, "data": [{**pending["data"][0], "state": "running"}, pending["data"][1]]}
+    task_id = final["task_id"]
+
+    acks = [await post_json(client, path, body) for body in (pending, running, running, final, final)]
+
+    assert [ack["duplicate"] for ack in acks] == [False, False, True, False, True]
+    events = (await client.get(f"/v1/tasks/acedata/{task_id}", headers=ADMIN)).json()["data"]
+    assert [event["type"] for event in events] == ["task.progress", "task.progress", "task.succeeded"]
+    audio = [output["url"] for output in events[-1]["outputs"] if output["kind"] == "audio"]
+    assert audio == [track["audio_url"] for track in final["data"]]
+
+
+async def test_acedata_stream_with_a_failed_track_fails(client: httpx.AsyncClient) -> None:
+    path = await callback_path(client, "acedata")
+    final = json.loads((PROVIDERS_DIR / "acedata_suno_audios_stream_final.json").read_text())
+    failed = {**final, "data": [final["data"][0], {**final["data"][1], "state": "failed", "audio_url": ""}]}
+
+    ack = await post_json(client, path, failed)
+
+    event = (await client.get(f"/v1/events/{ack['event_id']}", headers=ADMIN)).json()
+    assert (event["type"], event["status"]) == ("task.failed", "failed")
+    assert event["error"]["message"]
+
+
+async def test_same_task_id_under_two_tags_is_two_events(client: httpx.AsyncClient) -> None:
+    # Issue 13 item 4: two tenants whose provider reuses a task id (a runId reseller, two accounts).
+    first_path = await callback_path(client, "generic", tag="tenant-a")
+    second_path = await callback_path(client, "generic", tag="tenant-b")
+    body = {"runId": "run-1", "status": "completed", "output": "https://cdn.example/a.png"}
+
+    first = await post_json(client, first_path, body)
+    second = await post_json(client, second_path, body)
+    again = await post_json(client, second_path, body)
+
+    assert first["duplicate"] is False and second["duplicate"] is False
+    assert second["event_id"] != first["event_id"]
+    assert again == {**second, "duplicate": True}  # positive control: the same tenant's retry is still one event
+    tags = {(await client.get(f"/v1/events/{ack['event_id']}", headers=ADMIN)).json()["tag"] for ack in (first, second)}
+    assert tags == {"tenant-a", "tenant-b"}

@@ -114,5 +114,5 @@ async def test_callback_url_requests_are_validated(client: httpx.AsyncClient, bo
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "redis": "up"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}

@@ -72,7 +72,7 @@ async def test_bad_subscriptions_are_400(api: httpx.AsyncClient, body: dict[str,
     response = await api.post("/v1/subscriptions", json=body, headers=ADMIN)
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] in {"bad_request", "target_refused"}
+    assert response.json()["error"]["code"] in {"bad_request", "target_refused", "unknown_field"}
 
 
 async def test_the_api_needs_the_admin_token(api: httpx.AsyncClient) -> None:

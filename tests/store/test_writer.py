@@ -45,7 +45,9 @@ def new_event(task_id: str, now_s: float = 1_700_000_000.0) -> NewEvent:
 def accept_call(name: str, dedup_ttl_ms: object = DAY_MS) -> tuple[list[str], list[object]]:
     """Keys and arguments of accept.lua for a minimal event called ``name``."""
     script_keys = [f"t:dedup:{name}", f"t:event:{name}", "t:events", f"t:task:{name}"]
+    script_keys += [f"t:rec:{name}", "t:polls", "t:ix"]
     args: list[object] = [dedup_ttl_ms, DAY_MS, name, b"{}", b"{}", b"json", b"{}", 0, "generic", "t", name, ""]
+    args += ["succeeded", name, 1_700_000_000_000, "", 0, 0, "callback"]
     return script_keys, args
 
 

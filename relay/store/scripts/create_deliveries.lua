@@ -16,8 +16,10 @@
 -- ARGV[4] = event TTL ms
 -- ARGV[5] = index floor: ids sorting before it are trimmed from the index
 -- ARGV[6] = number of events
--- then, for each event e in order: stream entry id ('' for none), event id, body (the rendered event JSON),
---   provider, type, task_id ('' when none), n_e, then n_e pairs: delivery id, subscription id
+-- then, for each event e in order: stream entry id ('' for none), event id, provider, type, task_id ('' when none),
+--   n_e, then n_e pairs: delivery id, subscription id
+--
+-- A delivery names its event and holds no copy of it: the worker reads the event when it sends it.
 --
 -- Returns 1, or -1 (nothing written) when another worker holds the ingest lease.
 
@@ -27,17 +29,16 @@ end
 local now, ttl = ARGV[3], ARGV[4]
 local k, a = 5, 7
 for _ = 1, tonumber(ARGV[6]) do
-    local entry, event_id, body, provider, kind, task = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-        ARGV[a + 4], ARGV[a + 5]
-    local n = tonumber(ARGV[a + 6])
+    local entry, event_id, provider, kind, task = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local n = tonumber(ARGV[a + 5])
     local event_deliveries = KEYS[k]
     local chained = task ~= '' and '1' or '0'
-    a, k = a + 7, k + 1
+    a, k = a + 6, k + 1
     for _ = 1, n do
         local hash, chain = KEYS[k], KEYS[k + 1]
         local id, sub = ARGV[a], ARGV[a + 1]
         a, k = a + 2, k + 2
-        redis.call('HSET', hash, 'id', id, 'event_id', event_id, 'subscription_id', sub, 'body', body,
+        redis.call('HSET', hash, 'id', id, 'event_id', event_id, 'subscription_id', sub,
             'provider', provider, 'type', kind, 'task_id', task, 'chained', chained,
             'status', 'pending', 'attempts', 0, 'created_ms', now, 'updated_ms', now, 'next_ms', now)
         redis.call('ZADD', KEYS[4], 0, id)

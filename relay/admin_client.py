@@ -1,0 +1,66 @@
+"""The command line's client of a running relay's admin API (``relay subscriptions``, ``replay``, ``events``...).
+
+The admin token comes from ``RELAY_ADMIN_TOKEN`` or the data dir ``relay serve`` wrote it to; the server from
+``--server``, ``RELAY_PUBLIC_URL`` or the local default. Failures become one-line :class:`click.ClickException`
+messages that say which server and which token were used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+import httpx
+
+from relay.config import CliSettings, SettingsError
+
+SERVER_OPTION = click.option(
+    "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]"
+)
+
+
+def cli_settings() -> CliSettings:
+    try:
+        return CliSettings.from_environ(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def admin_token() -> tuple[str, str]:
+    """The admin token for the running relay, and where it came from: RELAY_ADMIN_TOKEN or the data dir."""
+    local = cli_settings()
+    if local.admin_token:
+        return local.admin_token, "RELAY_ADMIN_TOKEN"
+    path = local.data_dir.resolve() / "admin_token"
+    if not path.exists():
+        raise click.UsageError(f"set RELAY_ADMIN_TOKEN (no {path} from `relay serve` here)")
+    return path.read_text().strip(), str(path)
+
+
+def server_url(server: str | None) -> str:
+    local = cli_settings()
+    return server or local.public_url or f"http://127.0.0.1:{local.port}"
+
+
+def admin_client(server: str | None) -> httpx.Client:
+    token, _ = admin_token()
+    return httpx.Client(base_url=server_url(server), headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API request; its JSON answer, or a ClickException saying what went wrong."""
+    with admin_client(server) as client:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the relay at {client.base_url}: {exc}") from exc
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        if response.status_code == 401:
+            message += f" (the relay at {client.base_url} refused the admin token from {admin_token()[1]})"
+        raise click.ClickException(f"{response.status_code}: {message}")
+    return response.json() if response.content else None
