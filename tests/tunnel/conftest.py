@@ -98,7 +98,7 @@ class RelayProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 15.0) -> RelayProcess:
+    def start(self, timeout_s: float = 30.0) -> RelayProcess:
         args = [sys.executable, "-m", "uvicorn", "relay.app:create_app", "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         # Open SSE streams never finish on their own: do not let them hold a shutdown for long.
