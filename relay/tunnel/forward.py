@@ -81,6 +81,9 @@ class LocalTarget:
         except h11.ProtocolError:
             self._close(connection)
             raise ForwardError("ProtocolError") from None
+        except BaseException:
+            self._close(connection)  # cancelled mid-request: the connection's state is unknown
+            raise
         if connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
             connection.h11.start_next_cycle()
             self._idle.append(connection)

@@ -187,11 +187,12 @@ class TunnelProcess:
         return "\n".join(self.lines)
 
     def value_of(self, label: str, field: int = 1) -> str:
-        wait_for(lambda: any(line.startswith(label) for line in self.lines), 10, f"{label!r} in the output")
+        # Generous: starting Python takes seconds on a loaded machine.
+        wait_for(lambda: any(line.startswith(label) for line in self.lines), 30, f"{label!r} in the output")
         line = next(line for line in self.lines if line.startswith(label))
         return line.split()[field]
 
-    def wait_ready(self, timeout_s: float = 10.0) -> None:
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
         wait_for(lambda: any(line.startswith("ready") for line in self.lines), timeout_s, "the tunnel to be ready")
 
     def interrupt(self) -> int:

@@ -138,7 +138,7 @@ def test_without_an_admin_token_creating_a_channel_is_refused(
     env = {k: v for k, v in relay_env.items() if k != "RELAY_ADMIN_TOKEN"}
     client = TunnelProcess(["--server", relay.url, "--forward-to", "http://127.0.0.1:9/x"], env)
     try:
-        assert client.proc.wait(10) == 1
+        assert client.proc.wait(30) == 1
     finally:
         client.stop()
     assert "admin token is needed" in client.output()

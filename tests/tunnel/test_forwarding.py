@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_hung_request_does_not_stall_other_tasks_and_a_task_keeps_its_order(
     make_settings: Callable[..., Settings], target: Target, tmp_path: Path
 ) -> None:
-    target.delays = {b'"slow-1"': 1.0}  # the local server takes 1 s over this one
+    target.delays = {b'"slow-1"': 3.0}  # the local server takes 3 s over this one
     with relay(make_settings, tunnel_router="true") as base:
         async with httpx.AsyncClient() as http:
             lines: list[str] = []
@@ -35,7 +35,7 @@ async def test_a_hung_request_does_not_stall_other_tasks_and_a_task_keeps_its_or
                 for task_id, mark, status in sent:
                     body = {"taskId": task_id, "status": status, "mark": mark}
                     assert (await http.post(callback, json=body)).status_code == 200
-                await until(lambda: len(target.received) == 10, "the other tasks' events", timeout_s=5)
+                await until(lambda: len(target.received) == 10, "the other tasks' events", timeout_s=10)
                 others_done = [json.loads(item.body)["mark"] for item in target.received]
                 await until(lambda: len(target.received) == 12, "task A's two events")
 
