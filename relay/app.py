@@ -137,6 +137,7 @@ def create_app(
                 dedup_ttl_s=resolved.dedup_ttl_s,
                 event_ttl_s=resolved.event_ttl_s,
                 track_deadlines=schedule.track if resolved.tasks_auto_track else None,
+                assets=assets.render_meta if assets else None,
             )
             deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
             yield State(
