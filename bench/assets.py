@@ -143,7 +143,7 @@ def _one(backend: str, label: str, count: int, size: int, tmp: Path, s3_url: str
         "copied": done - failed,
         "failed": failed,
         "seconds": round(elapsed, 2),
-        "copies_per_s": round(count / elapsed, 1),
+        "copies_per_s": round(count / elapsed, 3),
         "mb_per_s": round(count * size / MB / elapsed, 1),
         "worker_rss_mb": {"idle": round(idle_rss, 1), "peak": round(peak, 1)},
     }
@@ -176,7 +176,7 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         rss = row["worker_rss_mb"]
         lines.append(
-            f"| {row['backend']} | {row['run']} | {row['copies_per_s']} | {row['mb_per_s']} | "
+            f"| {row['backend']} | {row['run']} | {row['copies_per_s']:.3g} | {row['mb_per_s']} | "
             f"{rss['idle']:.0f} / {rss['peak']:.0f} MB | {row['failed']} |"
         )
     return "\n".join(lines)

@@ -126,7 +126,7 @@ def _bool(name: str, value: object) -> bool:
 async def create_subscription(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
-    UnknownField.refuse(body, ["url", "description", "filter", "headers"], "POST /v1/subscriptions")
+    UnknownField.refuse(body, ["url", "description", "filter", "headers", "wait_for_assets"], "POST /v1/subscriptions")
     url = await request.state.guard.check_url(_url(body.get("url")))
     flt = _filter(request, body.get("filter"))
     sub = new_subscription(

@@ -18,7 +18,8 @@ from tests.assets.conftest import event_of, fetch_asset, post_result, settled
 from tests.assets.files import FileServer, generated
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY, app_client
 
-pytestmark = pytest.mark.anyio
+# Two `relay worker` processes start here (several seconds each on a shared, busy 2-core machine).
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
 
 def start_worker(redis_url: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
