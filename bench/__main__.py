@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, SectionResult, machine
@@ -71,7 +72,9 @@ def main(argv: list[str]) -> None:
     names, options, docs = parse_args(argv)
     started = datetime.now(UTC)
     facts = machine()
-    results = {}
+    results: dict[str, SectionResult] = {}
+    out = BENCH_DIR / "results" / f"{started:%Y-%m-%dT%H%M%SZ}.json"
+    out.parent.mkdir(exist_ok=True)
     for name in names:
         print(f"bench: running {name}", file=sys.stderr, flush=True)
         try:
@@ -79,6 +82,17 @@ def main(argv: list[str]) -> None:
         except Exception as exc:  # one failing section must not lose the others' figures
             print(f"bench: {name} failed: {exc!r}", file=sys.stderr, flush=True)
             results[name] = SectionResult(data={"error": repr(exc)}, markdown=f"**{name}**: failed ({exc!r})")
+        # Saved after every section: a long run cut short keeps what it measured.
+        markdown = _save(out, started, facts, options, results)
+    print(markdown)
+    print(f"\nbench: saved {out.relative_to(ROOT)}", file=sys.stderr)
+    if docs:
+        write_docs(markdown)
+
+
+def _save(
+    out: Path, started: datetime, facts: dict[str, Any], options: Options, results: dict[str, SectionResult]
+) -> str:
     header = (
         f"{started:%Y-%m-%d}, {facts['cores']} cores ({facts['cpu']}), Python {facts['python']}, "
         f"uvicorn {facts['uvicorn']}, "
@@ -92,13 +106,8 @@ def main(argv: list[str]) -> None:
         "sections": {name: result.data for name, result in results.items()},
         "markdown": markdown,
     }
-    out = BENCH_DIR / "results" / f"{started:%Y-%m-%dT%H%M%SZ}.json"
-    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
-    print(markdown)
-    print(f"\nbench: saved {out.relative_to(ROOT)}", file=sys.stderr)
-    if docs:
-        write_docs(markdown)
+    return markdown
 
 
 def write_docs(markdown: str) -> None:

@@ -93,6 +93,13 @@ def fill(
                 while next_index < count:
                     index, next_index = next_index, next_index + 1
                     status = await conn.send(build(index))
+                    # A 503 (the store's deadline passed on a busy machine) is retried, as a provider would.
+                    for _ in range(5):
+                        if status != 503:
+                            break
+                        statuses[-503] = statuses.get(-503, 0) + 1
+                        await asyncio.sleep(0.5)
+                        status = await conn.send(build(index))
                     statuses[status] = statuses.get(status, 0) + 1
             finally:
                 assert conn.transport is not None
@@ -103,12 +110,13 @@ def fill(
             for _ in range(connections):
                 group.create_task(worker())
         elapsed = time.perf_counter() - started
-        if set(statuses) != {200}:
+        if set(statuses) - {200, -503}:
             raise RuntimeError(f"callbacks were refused: {statuses}")
         return {
             "requests": count,
             "elapsed_s": round(elapsed, 2),
             "rps": round(count / elapsed, 1),
+            # -503: a 503 answered and retried (not counted again under 503).
             "statuses": {str(code): n for code, n in sorted(statuses.items())},
         }
 

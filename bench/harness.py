@@ -143,7 +143,7 @@ def uvicorn_server(
     child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(args, env=child_env, cwd=ROOT, stdin=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process, timeout_s=20)
+        _wait_for_port(port, process, timeout_s=120)
         yield Server(name=name, url=f"http://127.0.0.1:{port}", process=process)
     finally:
         stop_process(process, 10)
@@ -159,7 +159,8 @@ def relay_serve(
     child_env = {**os.environ, **env, "PYTHONPATH": str(root)}
     process = subprocess.Popen(args, env=child_env, cwd=root, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process, timeout_s=30)
+        # A busy shared machine can take a minute to start a Python server and its embedded Redis.
+        _wait_for_port(port, process, timeout_s=120)
         yield Server(name=name, url=f"http://127.0.0.1:{port}", process=process)
     finally:
         stop_process(process, 20)

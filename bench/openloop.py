@@ -203,6 +203,9 @@ async def _large_senders(
     statuses: dict[int, int] = {}
     loop = asyncio.get_running_loop()
 
+    # Built once: making a megabyte in Python per request would load the generator, not the server.
+    template = _large_body("@@LARGE@@", size)
+
     async def sender(number: int) -> None:
         sent = 0
         while not stop.is_set():
@@ -210,7 +213,7 @@ async def _large_senders(
             conn.transport = transport
             try:
                 while not stop.is_set() and not conn.lost:
-                    body = _large_body(f"{nonce}-large-{number}-{sent}", size)
+                    body = template.replace(b"@@LARGE@@", f"{nonce}-{number}-{sent}".encode())
                     head = (
                         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                         f"Content-Length: {len(body)}\r\n\r\n"

@@ -71,15 +71,10 @@ class _Ack(Response):
         self.body = body
         self.status_code = 200
         self.background = None
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(self.body)).encode()), _JSON],
-            }
-        )
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
