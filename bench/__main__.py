@@ -11,11 +11,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import delivery, ingest, memory, scale, tasks, tunnel
+from bench import assets, delivery, ingest, memory, scale, tasks, tunnel
 from bench.harness import BENCH_DIR, ROOT, Options, SectionResult, machine
 
 # A section is a module with NAME and run(options) -> SectionResult.
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks)}
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (ingest, delivery, tunnel, memory, scale, tasks, assets)
+}
 DOCS = "docs/benchmarks.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"

@@ -1,8 +1,17 @@
-"""Tunnel: events/s and latency from a provider's callback to the developer's local server, through `relay tunnel`.
+"""Tunnel: ``relay tunnel`` side by side with the stock smee-client, both on the relay's own ``/t/{channel}``.
 
-One relay process (uvicorn, embedded Redis), one ``relay tunnel --raw`` process, one local target (uvicorn in a
-thread). Latency runs from just before the provider's POST to the target receiving the forwarded request (same
-clock). Two runs: one sender at a time (latency when idle), then 8 concurrent senders (throughput).
+One relay process (uvicorn, embedded Redis, per-channel rate limit off), one local target (uvicorn in a thread of this
+process, which also sends), and per round each client in turn on a fresh channel: ``relay tunnel --raw`` (relay
+stream format) and ``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000 webhooks of 1 KiB from 16
+concurrent senders (saturation: events/s from the first POST to the last forwarded request), then paced
+300/s and 600/s for a few seconds each (latency from just before the POST to the target receiving it; same clock).
+Every event carries an id, so lost and duplicated ones are counted. Rounds alternate the clients; the table gives
+medians and the ratio of medians.
+
+On a busy machine the relay's own ingest (the senders' POSTs) limits both clients alike, so a first load measures the
+clients alone: the same events are buffered *before* the client connects, and it drains them (``relay tunnel``
+resumes at the channel's start; smee-client gets ``?after=0``); events/s from the first to the last forwarded.
+``BENCH_TUNNEL_EVENTS`` and ``BENCH_TUNNEL_PACED_S`` scale the loads down for a quick look.
 """
 
 from __future__ import annotations
@@ -10,104 +19,225 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from bench.harness import Options, SectionResult, median
+from bench.harness import Options, SectionResult, median, stop_process, web_env
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import run_server, unused_port
-from tests.tunnel.conftest import RelayProcess, Target, TunnelProcess, callback_url, target_app, wait_for
+from tests.tunnel.conftest import RelayProcess, Target, TunnelProcess, target_app, wait_for
 
 NAME = "tunnel"
-RUNS = (("one sender", 300, 1), ("8 senders", 1000, 8))
+SMEE = (
+    Path(__file__).resolve().parents[1] / "tests" / "tunnel" / "js" / "node_modules" / "smee-client" / "bin" / "smee.js"
+)
+BURST_EVENTS = int(os.environ.get("BENCH_TUNNEL_EVENTS", "2000"))
+SENDERS = 16
+BODY_BYTES = 1024
+PACED_S = float(os.environ.get("BENCH_TUNNEL_PACED_S", "4"))
+PACED = ((300, PACED_S), (600, PACED_S))  # events per second, seconds
+CLIENTS = ("relay tunnel", "smee-client")
 
 
-async def _send(url: str, prefix: str, count: int, concurrency: int, sent: dict[str, float]) -> None:
+def _body(event_id: str) -> bytes:
+    head = orjson.dumps({"id": event_id, "pad": ""})
+    return head[:-2] + b"x" * max(BODY_BYTES - len(head), 0) + b'"}'
+
+
+async def _burst(url: str, prefix: str, sent: dict[str, float]) -> None:
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(count):
+    for n in range(BURST_EVENTS):
         queue.put_nowait(n)
 
     async def sender(http: httpx.AsyncClient) -> None:
         while not queue.empty():
-            task_id = f"{prefix}-{queue.get_nowait()}"
-            sent[task_id] = time.perf_counter()
-            response = await http.post(url, content=orjson.dumps({"taskId": task_id, "status": "completed"}))
-            response.raise_for_status()
+            event_id = f"{prefix}-{queue.get_nowait():05}"
+            started = time.perf_counter()
+            try:
+                response = await http.post(url, content=_body(event_id), headers={"content-type": "application/json"})
+            except httpx.TransportError:
+                continue  # the relay did not take it (an overloaded machine): not the tunnel's to deliver
+            if response.status_code == 200:
+                sent[event_id] = started
 
-    async with httpx.AsyncClient(timeout=10) as http:
-        await asyncio.gather(*(sender(http) for _ in range(concurrency)))
+    limits = httpx.Limits(max_connections=SENDERS)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        await asyncio.gather(*(sender(http) for _ in range(SENDERS)))
+
+
+async def _paced(url: str, prefix: str, rate: float, duration_s: float, sent: dict[str, float]) -> None:
+    """Open loop: event n is sent at start + n / rate whatever happened to the earlier ones."""
+    count = int(rate * duration_s)
+    # No pool deadline: when the relay falls behind the offered rate, requests queue (and that is measured).
+    timeout = httpx.Timeout(30, pool=None)
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64)) as http:
+
+        async def one(n: int, at: float) -> None:
+            await asyncio.sleep(max(at - time.perf_counter(), 0))
+            event_id = f"{prefix}-{n:05}"
+            started = time.perf_counter()
+            try:
+                response = await http.post(url, content=_body(event_id), headers={"content-type": "application/json"})
+            except httpx.TransportError:
+                return  # the relay did not take it (an overloaded machine): not the tunnel's to deliver
+            if response.status_code == 200:
+                sent[event_id] = started
+
+        start = time.perf_counter() + 0.05
+        await asyncio.gather(*(one(n, start + n / rate) for n in range(count)))
 
 
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
+
+
+def _drained(target: Target, sent: dict[str, float]) -> dict[str, Any]:
+    outcome = _outcome(target, sent)
+    arrivals = [item.at for item in target.received]
+    outcome["events_per_s"] = round((len(sent) - 1) / (max(arrivals) - min(arrivals)))
+    return outcome
+
+
+def _outcome(target: Target, sent: dict[str, float]) -> dict[str, Any]:
+    try:
+        wait_for(
+            lambda: len({orjson.loads(item.body)["id"] for item in list(target.received)}) >= len(sent),
+            timeout_s=120,
+            what="every event at the target",
+        )
+    except AssertionError:
+        pass  # counted as lost below
+    time.sleep(0.3)  # anything forwarded twice arrives by now
+    received = list(target.received)
+    ids = [orjson.loads(item.body)["id"] for item in received]
+    first_at: dict[str, float] = {}
+    for item, event_id in zip(received, ids, strict=True):
+        first_at.setdefault(event_id, item.at)
+    latencies = [(first_at[event_id] - sent[event_id]) * 1000 for event_id in first_at if event_id in sent]
+    return {
+        "events": len(sent),
+        "lost": len(set(sent) - set(ids)),
+        "duplicated": len(ids) - len(set(ids)),
+        "events_per_s": round(len(first_at) / (max(first_at.values()) - min(sent.values()))) if first_at else 0,
+        "p50_ms": round(median(latencies), 1),
+        "p99_ms": round(_percentile(latencies, 0.99), 1),
+    }
+
+
+def _measure(relay: RelayProcess, target: Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
+    url = f"{relay.url}/t/{channel['channel']}"
+    target.received.clear()
+    buffered: dict[str, float] = {}
+    asyncio.run(_burst(url, f"{tag}-drain", buffered))
+    stop: Callable[[], None]
+    if client == "relay tunnel":
+        args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
+        process = TunnelProcess([*args, "--key", channel["read_secret"]], env)
+        process.wait_ready(30)
+        stop = process.stop
+    else:
+        node = shutil.which("node")
+        assert node is not None and SMEE.exists(), "smee-client: node and `npm ci --prefix tests/tunnel/js` needed"
+        log = Path(env["XDG_CONFIG_HOME"]) / f"smee-{tag}.log"
+        source = f"{relay.url}/t/{channel['channel']}?key={channel['read_secret']}&after=0"
+        with log.open("wb") as out:
+            smee = subprocess.Popen([node, str(SMEE), "-u", source, "-t", target.url], stdout=out, stderr=out)
+        wait_for(lambda: b"Forwarding" in log.read_bytes(), 30, "smee-client to connect")
+        stop = lambda: stop_process(smee, 5)  # noqa: E731
+    try:
+        results: dict[str, Any] = {"drain": _drained(target, buffered)}
+        print(f"bench tunnel: {client} drain {results['drain']}", file=sys.stderr, flush=True)
+        target.received.clear()
+        sent: dict[str, float] = {}
+        asyncio.run(_burst(url, f"{tag}-burst", sent))
+        results["burst"] = _outcome(target, sent)
+        print(f"bench tunnel: {client} burst {results['burst']}", file=sys.stderr, flush=True)
+        for rate, duration_s in PACED:
+            target.received.clear()
+            sent = {}
+            asyncio.run(_paced(url, f"{tag}-{rate}", rate, duration_s, sent))
+            results[f"paced_{rate}"] = _outcome(target, sent)
+            print(f"bench tunnel: {client} {rate}/s {results[f'paced_{rate}']}", file=sys.stderr, flush=True)
+        return results
+    finally:
+        stop()
 
 
 def run(options: Options) -> SectionResult:
-    runs: list[dict[str, Any]] = []
+    rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as redis:
         env = {
             **os.environ,
-            "REDIS_URL": redis.url,
-            "RELAY_SECRET_KEY": secrets.token_urlsafe(32),
-            "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,  # the token tests/tunnel/conftest.py helpers send
-            "RELAY_LOG_LEVEL": "warning",
-            "RELAY_WORKER": "false",
-            "RELAY_RATE_TOKEN_PER_S": "0",
-            "RELAY_RATE_ADDRESS_PER_S": "0",
+            **web_env(redis.url, secrets.token_urlsafe(32), ADMIN_TOKEN),
+            "RELAY_TUNNEL_POST_PER_S": "0",
+            "XDG_CONFIG_HOME": tmp,
         }
         target = Target()
         port = unused_port()
         relay = RelayProcess({**env, "RELAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port, Path(tmp) / "relay.log")
         with run_server(target_app(target)) as target.url:
-            relay.start()
-            client = TunnelProcess(["--server", relay.url, "--forward-to", target.url, "--raw"], env)
             try:
-                wait_for(lambda: any(line.startswith("forwarding to") for line in client.lines), what="the tunnel")
-                url = callback_url(relay, "generic")
-                for label, count, concurrency in RUNS:
-                    target.received.clear()
-                    sent: dict[str, float] = {}
-                    started = time.perf_counter()
-                    asyncio.run(_send(url, label.replace(" ", "-"), count, concurrency, sent))
-                    wait_for(lambda n=count: len(target.received) >= n, timeout_s=120, what="every event")
-                    finished = max(item.at for item in target.received)
-                    task_ids = [orjson.loads(item.body)["taskId"] for item in target.received]
-                    latencies = [(item.at - sent[t]) * 1000 for item, t in zip(target.received, task_ids, strict=True)]
-                    runs.append(
-                        {
-                            "run": label,
-                            "events": count,
-                            "concurrency": concurrency,
-                            "delivered": len(task_ids),
-                            "unique": len(set(task_ids)),
-                            "events_per_s": round(count / (finished - started)),
-                            "p50_ms": round(median(latencies), 1),
-                            "p99_ms": round(_percentile(latencies, 0.99), 1),
-                        }
+                relay.start(timeout_s=60)
+                for n in range(options.rounds):
+                    order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
+                    rounds.append(
+                        {client: _measure(relay, target, client, env, f"r{n}-{i}") for i, client in enumerate(order)}
                     )
             finally:
-                client.stop()
                 relay.stop()
-    return SectionResult(data={"runs": runs}, markdown=_markdown(runs))
+    summary = _summary(rounds)
+    return SectionResult(
+        data={"rounds": rounds, "summary": summary, "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
+        markdown=_markdown(summary, len(rounds)),
+    )
 
 
-def _markdown(runs: list[dict[str, Any]]) -> str:
+def _summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    summary: dict[str, dict[str, float]] = {}
+    for client in CLIENTS:
+        runs = [r[client] for r in rounds]
+        row = {
+            "drain_events_per_s": median([r["drain"]["events_per_s"] for r in runs]),
+            "events_per_s": median([r["burst"]["events_per_s"] for r in runs]),
+        }
+        for rate, _ in PACED:
+            row[f"p99_ms_{rate}"] = median([r[f"paced_{rate}"]["p99_ms"] for r in runs])
+        row["lost"] = sum(r[load]["lost"] for r in runs for load in r)
+        row["duplicated"] = sum(r[load]["duplicated"] for r in runs for load in r)
+        summary[client] = row
+    return summary
+
+
+def _markdown(summary: dict[str, dict[str, float]], rounds: int) -> str:
+    relay, smee = summary["relay tunnel"], summary["smee-client"]
+    paced = " | ".join(f"p99 at {rate}/s" for rate, _ in PACED)
     lines = [
-        "**Tunnel**: callback POSTed to the relay → `relay tunnel --raw` → a local uvicorn target, all on one machine.",
+        f"**Tunnel**: `relay tunnel` vs the stock smee-client on the relay's own `/t/{{channel}}` (median of {rounds} "
+        f"alternating rounds; {BURST_EVENTS:,} x 1 KiB from {SENDERS} senders for events/s).",
         "",
-        "| run | events | events/s | p50 | p99 | delivered / unique |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| client | events/s draining | events/s, 16 senders | {paced} | lost / duplicated |",
+        "|---|---:|---:|" + "---:|" * len(PACED) + "---:|",
     ]
-    for r in runs:
+    for name, row in (("relay tunnel", relay), ("smee-client", smee)):
+        cells = " | ".join(f"{row[f'p99_ms_{rate}']} ms" for rate, _ in PACED)
         lines.append(
-            f"| {r['run']} | {r['events']:,} | {r['events_per_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms "
-            f"| {r['delivered']:,} / {r['unique']:,} |"
+            f"| {name} | {row['drain_events_per_s']:,.0f} | {row['events_per_s']:,.0f} | {cells} "
+            f"| {row['lost']:.0f} / {row['duplicated']:.0f} |"
         )
+    ratios = " | ".join(f"{relay[f'p99_ms_{rate}'] / smee[f'p99_ms_{rate}']:.2f}x" for rate, _ in PACED)
+    drain = relay["drain_events_per_s"] / smee["drain_events_per_s"]
+    lines.append(f"| ratio | {drain:.2f}x | {relay['events_per_s'] / smee['events_per_s']:.2f}x | {ratios} | |")
     return "\n".join(lines)

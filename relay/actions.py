@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from relay import ids
+from relay.assets.service import Assets
 from relay.config import Settings
 from relay.errors import BadRequest, NotFound, UnknownProvider
 from relay.events import meta_of
@@ -35,6 +36,7 @@ class AppState(Protocol):
     tokens: CallbackTokens
     providers: Mapping[str, Provider]
     clock: Callable[[], float]
+    assets: Assets | None
 
 
 def now_ms(state: AppState) -> int:
@@ -150,3 +152,10 @@ async def rotate_secret(state: AppState, subscription_id: str) -> Subscription:
     if rotated is None:
         raise NotFound(f"no subscription {subscription_id!r}")
     return rotated
+
+
+async def retry_assets(state: AppState, event_id: str) -> dict[str, Any]:
+    """Copy the event's failed files again (``RELAY_ASSETS``); returns its ``assets`` summary as it is now."""
+    if state.assets is None:
+        raise BadRequest("copying of events' files is off (RELAY_ASSETS)")
+    return await state.assets.retry(event_id)

@@ -22,6 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from relay.adminthrottle import AdminGuessThrottle
+from relay.assets.copier import BACKFILL_S
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.worker import delivery_worker
@@ -62,6 +64,7 @@ class State(TypedDict):
     tasks: TaskService
     http: httpx.AsyncClient
     """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
+    assets: Assets | None
 
 
 def _reveal(secret: Secret | None) -> str | None:
@@ -138,6 +141,10 @@ def create_app(
                 # The group exists before the first callback is accepted, so no event slips past the router.
                 await router.prepare()
                 router_task = asyncio.create_task(router.run(), name="tunnel-router")
+            assets = Assets(client, resolved, clock) if copying(resolved) else None
+            if assets is not None:
+                # The copier's group exists before the first callback is accepted, so no event slips past it.
+                await assets.store.ensure_groups(max(int((clock() - BACKFILL_S) * 1000), 0))
             if resolved.worker:
                 stop_worker = await start_worker(resolved, client, guard, clock)
             kie_key = resolved.kie_webhook_hmac_key
@@ -153,6 +160,7 @@ def create_app(
                 dedup_ttl_s=resolved.dedup_ttl_s,
                 event_ttl_s=resolved.event_ttl_s,
                 track_deadlines=schedule.track if resolved.tasks_auto_track else None,
+                assets=assets.render_meta if assets else None,
             )
             deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
             yield State(
@@ -183,6 +191,7 @@ def create_app(
                     clock,
                 ),
                 http=http,
+                assets=assets,
             )
         finally:
             if limiter is not None:

@@ -24,13 +24,9 @@ from relay.providers import PROVIDER_NAMES
 from relay.simulate.cli import simulate
 from relay.tasks.cli import tasks
 from relay.tokens import CallbackTokens
+from relay.tunnel.cli import tunnel
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
-TUNNEL_HELP = (
-    "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
-    "byte-exact, resuming after disconnects."
-)
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
 
 
@@ -174,7 +170,7 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
             raise click.ClickException(
                 f"no secret key to sign with: RELAY_SECRET_KEY is not set and there is no {key_file} (the data dir "
                 "`relay serve` makes where it runs). Run this where `relay serve` runs, set RELAY_DATA_DIR to its data "
-                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or 8000}"
+                f"dir, or ask the running relay: relay url {provider} --server http://127.0.0.1:{port or local.port}"
             )
         environ["RELAY_SECRET_KEY"] = key_file.read_text().strip()
         click.echo(f"relay url: signed with the secret key in {data_dir}", err=True)
@@ -186,53 +182,6 @@ def url(provider: str, tag: str | None, server: str | None, port: int | None) ->
     settings = load_settings(environ)
     token = CallbackTokens([str(key) for key in settings.secret_keys]).issue(provider, tag)
     click.echo(callback_url(settings.public_url, provider, token))
-
-
-@cli.command(help=TUNNEL_HELP)
-@click.option(
-    "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
-)
-@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:8000]")
-@click.option("--channel", default=None, help="Stream this existing channel instead of creating one.")
-@click.option(
-    "--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES), help="Only this provider (repeatable)."
-)
-@click.option("--raw", is_flag=True, help="Forward the provider's original requests instead of signed events.")
-def tunnel(forward_to: str, server: str | None, channel: str | None, providers: tuple[str, ...], raw: bool) -> None:
-    import asyncio
-
-    import httpx
-
-    from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
-
-    local = cli_settings(os.environ)
-    token = local.admin_token or None
-    token_file = local.data_dir / "admin_token"
-    if token is None and token_file.exists():
-        token = token_file.read_text().strip()
-    options = TunnelOptions(
-        server=server or local.public_url or DEFAULT_SERVER,
-        forward_to=forward_to,
-        admin_token=token,
-        channel=channel,
-        providers=providers,
-        raw=raw,
-    )
-
-    async def run() -> None:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
-            client = TunnelClient(http, options, echo=lambda line: click.echo(line))
-            try:
-                await client.run(all_providers=tuple(PROVIDER_NAMES))
-            finally:
-                click.echo(f"relay tunnel: stopped after forwarding {client.forwarded} events", err=True)
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except TunnelError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def main() -> None:
@@ -338,3 +287,4 @@ def replay(event_id: str, subscription_id: str | None, server: str | None) -> No
 cli.add_command(events)
 cli.add_command(simulate)
 cli.add_command(tasks)
+cli.add_command(tunnel)

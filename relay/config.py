@@ -91,6 +91,41 @@ class Settings:
     tunnel_buffer_max_age_s: int = DAY_S
     tunnel_ping_interval_s: float = 15.0
     tunnel_max_streams: int = 32
+    # --- tunnel channels: limits and expiry (docs/tunnel.md) ---
+    tunnel_buffer_max_bytes: int = 64 * 1024 * 1024
+    tunnel_max_body_bytes: int = 1024 * 1024
+    tunnel_post_per_s: float = 50.0
+    tunnel_post_burst: int = 500
+    tunnel_max_streams_per_channel: int = 4
+    tunnel_channel_ttl_s: int = 7 * DAY_S
+
+    # -- assets: copies of the files events point to (docs/assets.md) --
+    assets: bool = False
+    provider_assets: Mapping[str, bool] = field(default_factory=dict)
+    """``RELAY_<PROVIDER>_ASSETS``: turn copying off (or on) for one provider, overriding ``assets``."""
+    assets_url: str = ""
+    """Where copies go: empty for ``<data dir>/assets``; ``s3://bucket/prefix``, ``gs://...``, ``az://...``."""
+    assets_store_options: Mapping[str, str] = field(default_factory=dict)
+    """The cloud's standard variables (``AWS_*``, ``GOOGLE_*``, ``AZURE_*``) handed to the object store."""
+    assets_ttl_s: int = 0
+    """How long a copy is kept after its event arrived; 0 means as long as events (``RELAY_EVENT_TTL_S``)."""
+    assets_link_ttl_s: int = 7 * DAY_S
+    assets_max_bytes: int = 2 * 1024**3
+    assets_timeout_s: float = 600.0
+    assets_retry_schedule_s: tuple[float, ...] = (2.0, 15.0, 60.0)
+    assets_concurrency: int = 16
+    assets_concurrency_per_host: int = 4
+    assets_wait_s: float = 120.0
+    """How long a ``wait_for_assets`` subscription's delivery waits for the copies before it goes out anyway."""
+    assets_lease_s: float = 60.0
+    """A copy whose worker stopped renewing this long ago (killed) is taken over by another worker."""
+
+    def assets_for(self, provider: str) -> bool:
+        return self.provider_assets.get(provider, self.assets)
+
+    @property
+    def assets_keep_s(self) -> int:
+        return self.assets_ttl_s or self.event_ttl_s
 
     # -- tracked tasks (relay.tasks, docs/tasks.md) --
     tasks_poller: bool = True
@@ -153,7 +188,9 @@ class Settings:
             tunnel_buffer_max_age_s=config("TUNNEL_BUFFER_MAX_AGE_S", cast=int, default=cls.tunnel_buffer_max_age_s),
             tunnel_ping_interval_s=config("TUNNEL_PING_INTERVAL_S", cast=float, default=cls.tunnel_ping_interval_s),
             tunnel_max_streams=config("TUNNEL_MAX_STREAMS", cast=int, default=cls.tunnel_max_streams),
+            **_tunnel_limit_settings(config),
             **_ops_settings(config),
+            **_assets_settings(config, environ),
             **_task_settings(config),
         )
         settings.validate()
@@ -177,13 +214,22 @@ class Settings:
                 raise SettingsError(f"RELAY_{name.upper()} must be 0 (off) or positive, got {getattr(self, name)!r}")
         if self.store_timeout_s <= 0 or self.store_timeout_s >= 14:
             raise SettingsError("RELAY_STORE_TIMEOUT_S must be in (0, 14): providers give up after 15 s")
-        for name in ("tunnel_buffer_max_events", "tunnel_buffer_max_age_s", "tunnel_max_streams"):
+        for name in (
+            "tunnel_buffer_max_events",
+            "tunnel_buffer_max_age_s",
+            "tunnel_max_streams",
+            "tunnel_buffer_max_bytes",
+            "tunnel_max_body_bytes",
+            "tunnel_max_streams_per_channel",
+            "tunnel_channel_ttl_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
         if not 0 < self.tunnel_ping_interval_s <= 15:
             # The issue promises a keep-alive at least every 15 s; proxies commonly cut idle streams after 30-60 s.
             raise SettingsError(f"RELAY_TUNNEL_PING_INTERVAL_S must be in (0, 15], got {self.tunnel_ping_interval_s!r}")
         self._validate_delivery()
+        self._validate_assets()
         self._validate_tasks()
 
     def _validate_tasks(self) -> None:
@@ -212,6 +258,19 @@ class Settings:
             raise SettingsError(f"RELAY_RETRY_JITTER must be in [0, 1), got {self.retry_jitter!r}")
         if self.worker_poll_s <= 0 or self.shutdown_grace_s < 0:
             raise SettingsError("RELAY_WORKER_POLL_S must be positive and RELAY_SHUTDOWN_GRACE_S not negative")
+
+    def _validate_assets(self) -> None:
+        for name in ("assets_link_ttl_s", "assets_max_bytes", "assets_timeout_s", "assets_concurrency",
+                     "assets_concurrency_per_host", "assets_lease_s"):  # fmt: skip
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"RELAY_{name.upper()} must be positive, got {getattr(self, name)!r}")
+        if self.assets_ttl_s < 0 or self.assets_wait_s < 0:
+            raise SettingsError("RELAY_ASSETS_TTL_S and RELAY_ASSETS_WAIT_S must not be negative")
+        if any(step < 0 for step in self.assets_retry_schedule_s):
+            raise SettingsError(f"RELAY_ASSETS_RETRY_SCHEDULE_S must be seconds, got {self.assets_retry_schedule_s!r}")
+        scheme = self.assets_url.partition("://")[0] if "://" in self.assets_url else ""
+        if self.assets_url and scheme not in ASSET_SCHEMES:
+            raise SettingsError(f"RELAY_ASSETS_URL must start with one of {list(ASSET_SCHEMES)}, got {scheme!r}")
 
 
 def parse_networks(name: str, value: str) -> tuple[Network, ...]:
@@ -324,6 +383,26 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
 LOG_FORMATS = ("plain", "json")
 
 
+def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
+    """Per-channel bounds: what one channel (its senders, its buffer, its readers) may take from the relay."""
+    post_per_s = config("TUNNEL_POST_PER_S", cast=float, default=Settings.tunnel_post_per_s)
+    post_burst = config("TUNNEL_POST_BURST", cast=int, default=Settings.tunnel_post_burst)
+    if post_per_s < 0 or post_burst < 0:
+        raise SettingsError("RELAY_TUNNEL_POST_PER_S and RELAY_TUNNEL_POST_BURST must be 0 (off) or positive")
+    return {
+        "tunnel_buffer_max_bytes": config(
+            "TUNNEL_BUFFER_MAX_BYTES", cast=int, default=Settings.tunnel_buffer_max_bytes
+        ),
+        "tunnel_max_body_bytes": config("TUNNEL_MAX_BODY_BYTES", cast=int, default=Settings.tunnel_max_body_bytes),
+        "tunnel_post_per_s": post_per_s,
+        "tunnel_post_burst": post_burst,
+        "tunnel_max_streams_per_channel": config(
+            "TUNNEL_MAX_STREAMS_PER_CHANNEL", cast=int, default=Settings.tunnel_max_streams_per_channel
+        ),
+        "tunnel_channel_ttl_s": config("TUNNEL_CHANNEL_TTL_S", cast=int, default=Settings.tunnel_channel_ttl_s),
+    }
+
+
 def _ops_settings(config: Config) -> dict[str, Any]:
     """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
     log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
@@ -335,6 +414,53 @@ def _ops_settings(config: Config) -> dict[str, Any]:
         "allow_volatile_redis": config("ALLOW_VOLATILE_REDIS", cast=bool, default=Settings.allow_volatile_redis),
         "metrics_token": Secret(metrics_token) if metrics_token else None,
     }
+
+
+ASSET_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "file")
+# The variables each cloud's own tools read; passed to the object store as its configuration.
+CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
+
+
+def _assets_settings(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
+    from relay.providers import PROVIDER_NAMES
+
+    d = Settings
+    per_provider: dict[str, bool] = {}
+    for provider in PROVIDER_NAMES:
+        raw = config(f"{provider.upper()}_ASSETS", default="")
+        if raw:
+            per_provider[provider] = _flag(f"RELAY_{provider.upper()}_ASSETS", raw)
+    schedule = config("ASSETS_RETRY_SCHEDULE_S", cast=CommaSeparatedStrings, default="")
+    try:
+        steps = tuple(float(step) for step in schedule) if list(schedule) else d.assets_retry_schedule_s
+    except ValueError as exc:
+        raise SettingsError(f"RELAY_ASSETS_RETRY_SCHEDULE_S must be comma-separated seconds, got {schedule}") from exc
+    return {
+        "assets": _flag("RELAY_ASSETS", config("ASSETS", default="off")),
+        "provider_assets": per_provider,
+        "assets_url": config("ASSETS_URL", default="").strip().rstrip("/"),
+        "assets_store_options": {k: v for k, v in environ.items() if k.startswith(CLOUD_PREFIXES)},
+        "assets_ttl_s": config("ASSETS_TTL_S", cast=int, default=d.assets_ttl_s),
+        "assets_link_ttl_s": config("ASSETS_LINK_TTL_S", cast=int, default=d.assets_link_ttl_s),
+        "assets_max_bytes": config("ASSETS_MAX_BYTES", cast=int, default=d.assets_max_bytes),
+        "assets_timeout_s": config("ASSETS_TIMEOUT_S", cast=float, default=d.assets_timeout_s),
+        "assets_retry_schedule_s": steps,
+        "assets_concurrency": config("ASSETS_CONCURRENCY", cast=int, default=d.assets_concurrency),
+        "assets_concurrency_per_host": config(
+            "ASSETS_CONCURRENCY_PER_HOST", cast=int, default=d.assets_concurrency_per_host
+        ),
+        "assets_wait_s": config("ASSETS_WAIT_S", cast=float, default=d.assets_wait_s),
+        "assets_lease_s": config("ASSETS_LEASE_S", cast=float, default=d.assets_lease_s),
+    }
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be on or off, got {value!r}")
 
 
 def _task_settings(config: Config) -> dict[str, Any]:
@@ -397,6 +523,8 @@ class CliSettings:
     redis_startup_wait_s: float = Settings.redis_startup_wait_s
     log_level: str = Settings.log_level
     log_format: str = Settings.log_format
+    config_home: Path = Path("~/.config")
+    """``XDG_CONFIG_HOME`` (else ``$HOME/.config``): where ``relay tunnel`` saves its channels (docs/tunnel.md)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CliSettings:
@@ -421,6 +549,7 @@ class CliSettings:
             ),
             log_level=log_level,
             log_format=log_format,
+            config_home=Path(plain("XDG_CONFIG_HOME", default="") or Path(plain("HOME", default="~")) / ".config"),
         )
 
 

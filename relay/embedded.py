@@ -111,8 +111,7 @@ class EmbeddedRedis:
                     f"embedded redis exited with {self._process.returncode}; see {self.data_dir}/redis.log"
                 )
             if time.monotonic() > deadline:
-                self._terminate(self._process, 10.0)
-                self._process = None
+                self._terminate(self._process, 10.0)  # kept: the supervisor sees it dead and tries again
                 raise RuntimeError(f"embedded redis did not answer within {self.startup_wait_s} s")
             time.sleep(0.02)
         logger.info("embedded redis started", extra=kv(pid=self._process.pid, socket=self.socket_path))
@@ -120,16 +119,25 @@ class EmbeddedRedis:
     def _watch(self) -> None:
         """Supervisor thread: a redis-server that died is started again on the same files (its AOF), loudly."""
         restarts: deque[float] = deque(maxlen=MAX_RESTARTS)
+        reported = False
         while not self._stopping.wait(self.check_interval_s):
             with self._lock:
                 if self._stopping.is_set():
                     return
                 process = self._process
-                if process is not None and process.poll() is None:
+                if process is None:
+                    # Reused from an earlier run, perhaps another `relay serve` on this data dir that supervises it:
+                    # two supervisors must never start two servers on one AOF, so this one only watches.
+                    if not _answers_ping(self.socket_path) and not reported:
+                        logger.error(
+                            "EMBEDDED REDIS DOWN: the redis-server reused from an earlier run stopped answering; "
+                            "not restarting it from here (another relay may own it): restart `relay serve`"
+                        )
+                        reported = True
                     continue
-                if process is None and _answers_ping(self.socket_path):
-                    continue  # a server from an earlier run, still answering
-                what = f"exited with {process.returncode}" if process is not None else "stopped answering"
+                if process.poll() is None:
+                    continue
+                what = f"exited with {process.returncode}"
                 now = time.monotonic()
                 if len(restarts) == MAX_RESTARTS and now - restarts[0] < RESTART_WINDOW_S:
                     logger.critical(

@@ -5,10 +5,12 @@
     │   ├── UnknownProvider         404 unknown_provider
     │   ├── UnknownField            400 unknown_field        (a misspelled field must not be silently ignored)
     │   └── TargetRefused           400 target_refused       (a subscriber URL that is malformed or not public)
+    │       └── TargetUnresolved    400 target_unresolved    (its name does not resolve: at delivery, a connect error)
     ├── Unauthorized                401 unauthorized         (admin API: missing or wrong bearer token)
     ├── TokenInvalid                401 invalid_token        (callback token forged, tampered, other provider)
     ├── SignatureInvalid            401 invalid_signature    (a provider's own signature is missing, stale or wrong)
     ├── NotFound                    404 not_found
+    │   └── AssetLinkInvalid        404 invalid_asset_link   (an /assets/ link forged, tampered or expired)
     ├── PayloadTooLarge             413 payload_too_large
     ├── StoreUnavailable            503 store_unavailable    (the store missed its deadline: the provider should
     │                                                         retry; a RedisError is answered the same way)
@@ -92,6 +94,17 @@ class NotFound(RelayError):
     code = "not_found"
 
 
+class AssetLinkInvalid(NotFound):
+    """An ``/assets/`` link that is not genuine or has expired: answered like a missing file, so links cannot be
+    probed."""
+
+    code = "invalid_asset_link"
+
+    def __init__(self, message: str, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
 class PayloadTooLarge(RelayError):
     status_code = 413
     code = "payload_too_large"
@@ -144,6 +157,13 @@ class TargetRefused(BadRequest):
     def __init__(self, message: str, host: str | None = None) -> None:
         super().__init__(message)
         self.host = host
+
+
+class TargetUnresolved(TargetRefused):
+    """A subscriber's host name that does not resolve (now): a delivery attempt fails as a connect error and is
+    retried, not ``blocked`` (names are not resolved at registration)."""
+
+    code = "target_unresolved"
 
 
 class NotAcceptable(RelayError):

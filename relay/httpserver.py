@@ -67,6 +67,15 @@ def header_timeout_protocol(timeout_s: float) -> type[HttpToolsProtocol]:
             self._disarm()
             super().connection_lost(exc)
 
+        def shutdown(self) -> None:
+            # An event stream (a tunnel) never completes by itself: it would hold the shutdown for the whole
+            # graceful timeout. End it now; its client reconnects and resumes from Last-Event-ID.
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete and _is_event_stream(cycle.scope):
+                self.transport.close()
+                return
+            super().shutdown()
+
         def _arm(self) -> None:
             self._disarm()
             self._bytes_since_armed = 0
@@ -91,6 +100,10 @@ def header_timeout_protocol(timeout_s: float) -> type[HttpToolsProtocol]:
             self.transport.close()
 
     return HeaderTimeoutProtocol
+
+
+def _is_event_stream(scope: Any) -> bool:
+    return any(name == b"accept" and b"text/event-stream" in value for name, value in scope.get("headers", ()))
 
 
 _PROTOCOLS: dict[float, type[HttpToolsProtocol]] = {}

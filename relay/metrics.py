@@ -94,6 +94,14 @@ OLDEST_DUE_AGE = Gauge(
     registry=REGISTRY,
 )
 REDIS_UP = Gauge("relay_redis_up", "1 when Redis answered this scrape's backlog queries.", registry=REGISTRY)
+TASK_POLLS = Counter(
+    "relay_task_polls",
+    "Turns of the task poller (relay.tasks) by provider and outcome: answered (the provider's answer was read), "
+    "error (an error status, garbage, a timeout), throttled (429), overdue (no key or endpoint), timed_out.",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
+TASK_POLL_OUTCOMES = ("answered", "error", "throttled", "overdue", "timed_out")
 
 
 def _provider_label(provider: str) -> str:
@@ -134,6 +142,12 @@ def delivery_attempted(outcome: str, status: str, seconds: float, received_s: fl
 def delivery_abandoned() -> None:
     """A delivery went dead without an attempt (its subscription is gone or disabled)."""
     DEAD.inc()
+
+
+def task_polled(provider: str, outcome: str) -> None:
+    """One turn of the task poller; ``provider`` is a tracked task's (a known provider), ``outcome`` one of
+    :data:`TASK_POLL_OUTCOMES`."""
+    TASK_POLLS.labels(provider, outcome).inc()
 
 
 def tunnel_client_connected() -> None:

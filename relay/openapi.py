@@ -191,7 +191,27 @@ COMPONENTS: Schema = {
                 "task_id": {"type": ["string", "null"]},
                 "status": {"type": ["string", "null"]},
                 "progress": {"type": ["integer", "null"]},
-                "outputs": {"type": "array"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "asset": {
+                                "type": "object",
+                                "description": "the relay's copy (RELAY_ASSETS): a fresh link at each read",
+                                "properties": {
+                                    "url": {"type": "string"},
+                                    "sha256": {"type": "string"},
+                                    "bytes": {"type": "integer"},
+                                    "content_type": {"type": "string"},
+                                },
+                            },
+                            "asset_error": {"type": "string", "description": "why the copy failed for good"},
+                        },
+                    },
+                },
                 "outputs_truncated": {
                     "type": "boolean",
                     "description": "Present (true) when the body held more than 200 results: the first 200 are"
@@ -207,6 +227,16 @@ COMPONENTS: Schema = {
                 "tag": {"type": ["string", "null"]},
                 "source": {"type": "string", "enum": ["callback", "poll", "relay"]},
                 "received_at": {"type": "string"},
+                "assets": {
+                    "type": "object",
+                    "description": "present when the provider's outputs are copied (RELAY_ASSETS)",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["pending", "complete", "incomplete"]},
+                        "copied": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
                 "raw": {},
             },
         },
@@ -232,6 +262,7 @@ SUBSCRIPTION_FIELDS: Schema = {
     "description": {"type": "string"},
     "filter": FILTER,
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "wait_for_assets": {"type": "boolean", "description": "deliver once the event's files are copied (RELAY_ASSETS)"},
 }
 NOT_FOUND = ("not found", ERROR)
 BAD = ("malformed request", ERROR)
@@ -323,6 +354,21 @@ PATHS.update(
                 admin=True,
             )
         },
+        "/v1/events/{event_id}/assets/retry": {
+            "post": operation(
+                "Copy the event's files again where copying failed (RELAY_ASSETS)",
+                {202: ("queued; the event's assets summary", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
+                parameters=[param("event_id", "path", {"type": "string"})],
+                admin=True,
+            )
+        },
+        "/assets/{token}": {
+            "get": operation(
+                "A copy of an event's file, behind a signed expiring link (from the event's outputs[].asset.url)",
+                {200: ("the file", None), 404: ("link not valid, expired, or the copy expired", ERROR)},
+                parameters=[param("token", "path", {"type": "string"})],
+            )
+        },
         "/v1/events/{event_id}/replay": {
             "post": operation(
                 "Deliver a stored event again, to all matching subscriptions or one",
@@ -334,13 +380,19 @@ PATHS.update(
         },
     }
 )
-CHANNEL = param("channel", "path", {"type": "string"}, description="the channel name (a credential)")
-SSE: dict[int, tuple[str, Schema | None]] = {200: ("text/event-stream of the channel's events", None), 404: NOT_FOUND}
+CHANNEL = param("channel", "path", {"type": "string"}, description="the channel name (its write credential)")
+READER = "Reading needs the channel's read secret or the admin token as `Authorization: Bearer`."
+SSE: dict[int, tuple[str, Schema | None]] = {
+    200: ("text/event-stream of the channel's events", None),
+    401: ("no read secret or admin token", ERROR),
+    404: NOT_FOUND,
+    503: ("too many streams open (all channels, or this one)", ERROR),
+}
 PATHS.update(
     {
         "/v1/tunnels": {
             "post": operation(
-                "Create a tunnel channel; the answer holds its stream URL and signing secret",
+                "Create a tunnel channel; the answer holds its URLs, signing secret and read secret (shown once)",
                 {201: ("the channel", JSON_OBJECT), 400: BAD},
                 body={
                     "application/json": {
@@ -354,29 +406,69 @@ PATHS.update(
             "get": operation("All tunnel channels (no secrets)", {200: ("the channels", JSON_OBJECT)}, admin=True),
         },
         "/v1/tunnels/{channel}": {
+            "get": operation(
+                f"One channel, its acknowledged position and how many entries a client gave up on. {READER}",
+                {200: ("the channel", JSON_OBJECT), 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
+            ),
             "delete": operation(
                 "Remove a channel and its buffer",
                 {204: ("removed", None), 404: NOT_FOUND},
                 parameters=[CHANNEL],
                 admin=True,
-            )
+            ),
         },
         "/v1/tunnels/{channel}/stream": {
             "get": operation(
-                "Server-Sent Events; resumes after Last-Event-ID",
-                SSE,
-                parameters=[CHANNEL, param("Last-Event-ID", "header", {"type": "string"})],
+                "Server-Sent Events; resumes after Last-Event-ID, else starts at ?start=now|position|since:<unix ms>. "
+                + READER,
+                {**SSE, 400: BAD},
+                parameters=[
+                    CHANNEL,
+                    param("Last-Event-ID", "header", {"type": "string"}),
+                    param("start", "query", {"type": "string"}),
+                ],
+            )
+        },
+        "/v1/tunnels/{channel}/position": {
+            "post": operation(
+                "Move the channel's position to an entry the local server acknowledged; record given-up entries. "
+                + READER,
+                {200: ("the stored position", JSON_OBJECT), 400: BAD, 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {
+                            "position": {"type": "string"},
+                            "n": {"type": "integer"},
+                            "failed": {"type": "array", "items": {"type": "array"}},
+                        },
+                    }
+                },
+            )
+        },
+        "/v1/tunnels/{channel}/resend": {
+            "post": operation(
+                f"Append the entries a client gave up on to the channel again. {READER}",
+                {200: ("how many were resent", JSON_OBJECT), 401: ("no read secret", ERROR), 404: NOT_FOUND},
+                parameters=[CHANNEL],
             )
         },
         "/t/{channel}": {
             "get": operation(
-                "smee.io-compatible event stream (Accept: text/event-stream)",
+                "smee.io-compatible event stream (Accept: text/event-stream); the read secret as ?key= or bearer",
                 {**SSE, 406: ("not an event-stream request", ERROR)},
-                parameters=[CHANNEL],
+                parameters=[CHANNEL, param("key", "query", {"type": "string"})],
             ),
             "post": operation(
-                "Put any webhook into the channel, as smee.io does",
-                {200: ("buffered", JSON_OBJECT), 404: NOT_FOUND, 413: ("body over the limit", ERROR)},
+                "Put any webhook into the channel, as smee.io does (rate limited and size capped per channel)",
+                {
+                    200: ("buffered", JSON_OBJECT),
+                    404: NOT_FOUND,
+                    413: ("body over the limit", ERROR),
+                    429: ("too many posts to this channel", ERROR),
+                },
                 parameters=[CHANNEL],
                 body={"application/octet-stream": {"type": "string", "format": "binary"}},
             ),
@@ -456,6 +548,10 @@ PATHS.update(
         "/dashboard/events/{event_id}/replay": {"post": html(
             "Replay the event", ACTION, parameters=[EVENT_ID],
             form={"type": "object", "properties": {"csrf": {"type": "string"}, "subscription_id": {"type": "string"}}},
+        )},
+        "/dashboard/events/{event_id}/assets/retry": {"post": html(
+            "Copy the event's files again where copying failed", ACTION, parameters=[EVENT_ID],
+            form={"type": "object", "properties": {"csrf": {"type": "string"}}},
         )},
         "/dashboard/deliveries/{delivery_id}/retry": {"post": html("Retry a delivery now", ACTION,
                                                                    parameters=[DELIVERY_ID], form=CSRF_FORM)},

@@ -187,3 +187,14 @@ def test_redis_url_without_secrets_says_exactly_what_to_set() -> None:
     assert "export RELAY_SECRET_KEY=" in both.output and "export RELAY_ADMIN_TOKEN=" in both.output
     assert "generated in the data dir" not in both.output
     assert "RELAY_SECRET_KEY not set" in one.output and "RELAY_ADMIN_TOKEN=" not in one.output
+
+
+def test_tunnel_honours_port_and_says_when_it_cannot_reach_the_relay() -> None:
+    port = unused_port()  # nothing listens there
+    env = {"PORT": str(port), "RELAY_PUBLIC_URL": "", "RELAY_ADMIN_TOKEN": ADMIN_TOKEN}
+
+    result = CliRunner().invoke(cli, ["tunnel", "--forward-to", "http://127.0.0.1:9/x"], env=env)
+
+    assert result.exit_code == 1, result.output
+    assert f"cannot reach the relay at http://127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output

@@ -41,6 +41,17 @@ async def replay(request: Request, sess: Session, form: dict[str, str]) -> Respo
 
 
 @action
+async def retry_assets(request: Request, sess: Session, form: dict[str, str]) -> Response:
+    event_id = request.path_params["event_id"]
+    try:
+        await actions.retry_assets(request.state, event_id)
+    except RelayError as exc:
+        return error_page(request, exc.status_code, "Cannot retry", exc.message, sess)
+    logger.info("dashboard assets retry", extra=kv(event_id=event_id))
+    return back_to(f"/dashboard/events/{event_id}", "assets_retried")
+
+
+@action
 async def retry(request: Request, sess: Session, form: dict[str, str]) -> Response:
     delivery_id = request.path_params["delivery_id"]
     try:

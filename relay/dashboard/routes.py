@@ -25,6 +25,7 @@ NOTICES = {
     "replayed": "Replay queued: the new deliveries are below.",
     "replayed_none": "No enabled subscription matches this event: nothing was queued.",
     "retried": "Delivery queued again.",
+    "assets_retried": "Failed copies queued again.",
     "enabled": "Subscription enabled.",
     "disabled": "Subscription disabled: no new deliveries until it is enabled again.",
     "logged_out": "Logged out.",
@@ -84,6 +85,7 @@ async def event_page(request: Request, sess: Session) -> Response:
         "detail": detail,
         "event_json": views.event_json(detail.event),
         **await views.deliveries_context(request, event_id),
+        "assets": await request.state.assets.states(event_id) if request.state.assets else [],
         "notice": _notice(request),
         "nav": "events",
     }
@@ -133,6 +135,7 @@ ROUTES = [
     Route("/dashboard/events/{event_id}/deliveries", event_deliveries, methods=["GET"]),
     Route("/dashboard/events/{event_id}/replay", actions.replay, methods=["POST"]),
     Route("/dashboard/deliveries/{delivery_id}/retry", actions.retry, methods=["POST"]),
+    Route("/dashboard/events/{event_id}/assets/retry", actions.retry_assets, methods=["POST"]),
     Route("/dashboard/subscriptions", subscriptions_page, methods=["GET"]),
     Route("/dashboard/subscriptions/{subscription_id}/enabled", actions.set_enabled, methods=["POST"]),
     Route("/dashboard/subscriptions/{subscription_id}/rotate-secret", actions.rotate_secret, methods=["POST"]),

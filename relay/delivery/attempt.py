@@ -14,7 +14,7 @@ from enum import StrEnum
 from relay import __version__
 from relay.delivery.schedule import parse_retry_after
 from relay.delivery.transport import RESPONSE_KEEP_BYTES, ConnectFailed, DeliveryClient, ProtocolFailed
-from relay.errors import TargetRefused
+from relay.errors import TargetRefused, TargetUnresolved
 from relay.signing import webhook_headers
 
 USER_AGENT = f"relay/{__version__} (+https://www.standardwebhooks.com)"
@@ -84,6 +84,8 @@ async def attempt(
         # The connect timeout bounds one phase; this bounds the whole exchange, a trickling answer included.
         async with asyncio.timeout(timeout_s):
             answer = await http.post(url, headers, body)
+    except TargetUnresolved as exc:
+        return result(DeliveryOutcome.CONNECT_ERROR, error=exc.message)  # DNS: perhaps later, not an SSRF refusal
     except TargetRefused as exc:
         return result(DeliveryOutcome.BLOCKED, error=exc.message)
     except TimeoutError:

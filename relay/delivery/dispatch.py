@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from relay import metrics
+from relay.assets.service import WAIT, Assets
 from relay.config import Settings
 from relay.delivery.attempt import AttemptResult, DeliveryOutcome, attempt
 from relay.delivery.schedule import error_backoff_s, next_attempt_at
@@ -32,6 +33,8 @@ from relay.tasks.notify import is_notification
 logger = logging.getLogger(__name__)
 
 Parked = tuple[Delivery, int]  # the delivery and its lease end (ms)
+# How often a delivery waiting for its event's copies (``wait_for_assets``) looks again.
+ASSET_WAIT_POLL_MS = 500
 # (subscription id, provider, task id) -> the target of a per-task notification (relay.tasks.notify).
 NotifyTargets = Callable[[str, str, str], Awaitable[Subscription | None]]
 
@@ -48,9 +51,11 @@ class Dispatcher:
         http: DeliveryClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        assets: Assets | None = None,
         notify_targets: NotifyTargets | None = None,
     ) -> None:
         self.deliveries = deliveries
+        self.assets = assets
         self.notify_targets = notify_targets
         self.subscriptions = subscriptions
         self.subscription_store = subscription_store
@@ -257,12 +262,21 @@ class Dispatcher:
                 )
                 metrics.delivery_abandoned()
                 return
+            body = delivery.body
+            if self.assets is not None:
+                # Rendered now, with the files copied so far: a retry tomorrow carries links that still work.
+                found = await self.assets.delivery_body(delivery.event_id, sub.wait_for_assets)
+                if found is WAIT:
+                    await self.deliveries.release(delivery.id, lease_ms, self._now_ms() + ASSET_WAIT_POLL_MS)
+                    return
+                if isinstance(found, bytes):
+                    body = found
             now = self.clock()
             result = await attempt(
                 self.http,
                 url=sub.url,
                 msg_id=delivery.event_id,
-                body=delivery.body,
+                body=body,
                 secrets=sub.signing_secrets(int(now * 1000)),
                 extra_headers=sub.headers,
                 timeout_s=self.settings.delivery_timeout_s,

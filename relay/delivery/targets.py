@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from relay.errors import TargetRefused
+from relay.errors import TargetRefused, TargetUnresolved
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[list[str]]]
@@ -84,7 +84,7 @@ METADATA_ADDRESSES = frozenset(
         "fd20:ce::254",  # GCP metadata over IPv6
     )
 )
-ALLOW_HINT = "RELAY_ALLOW_PRIVATE_TARGETS=true allows local targets (development only)"
+ALLOW_HINT = "RELAY_ALLOW_PRIVATE_TARGETS=true allows local targets, for development only"
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
@@ -190,10 +190,10 @@ class TargetGuard:
         if ip is not None:
             reason = metadata_reason(ip) if self.allow_private else blocked_reason(ip)
             if reason is not None:
-                hint = "" if self.allow_private or metadata_reason(ip) else f" ({ALLOW_HINT})"
+                hint = "" if self.allow_private or metadata_reason(ip) else f"; {ALLOW_HINT}"
                 raise TargetRefused(f"host {host!r} refused: {reason}{hint}", host)
         elif not self.allow_private and (name in METADATA_NAMES or name.endswith(LOCAL_SUFFIXES) or "." not in name):
-            raise TargetRefused(f"host {host!r} is a local or metadata name ({ALLOW_HINT})", host)
+            raise TargetRefused(f"host {host!r} is a local or metadata name; {ALLOW_HINT}", host)
 
     async def addresses(self, host: str) -> list[str]:
         """Every address ``host`` resolves to, all checked; raises :class:`TargetRefused` if any is refused."""
@@ -207,9 +207,9 @@ class TargetGuard:
             try:
                 found = [ipaddress.ip_address(address.split("%")[0]) for address in await self.resolver(name)]
             except (OSError, ValueError, UnicodeError) as exc:
-                raise TargetRefused(f"host {host!r} could not be resolved: {exc}", host) from exc
+                raise TargetUnresolved(f"host {host!r} could not be resolved: {exc}", host) from exc
             if not found:
-                raise TargetRefused(f"host {host!r} resolves to no address", host)
+                raise TargetUnresolved(f"host {host!r} resolves to no address", host)
         for address in found:
             reason = metadata_reason(address) if self.allow_private else blocked_reason(address)
             if reason is not None:

@@ -22,6 +22,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from relay.assets.copier import Copier
+from relay.assets.download import Downloader, download_client
+from relay.assets.service import Assets, copying
 from relay.config import Settings
 from relay.delivery.dispatch import Dispatcher
 from relay.delivery.ingest import Ingest
@@ -48,6 +51,7 @@ class Worker:
     :param http: the outbound client, :func:`relay.delivery.transport.delivery_client`; not closed here.
     :param settings: delivery settings (``RELAY_DELIVERY_*``, ``RELAY_RETRY_*``, ...).
     :param clock: wall time in seconds, for signatures, schedules and leases.
+    :param guard: the SSRF check for downloads of events' files (``RELAY_ASSETS``); the settings' by default.
     """
 
     def __init__(
@@ -56,9 +60,24 @@ class Worker:
         http: DeliveryClient,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        guard: TargetGuard | None = None,
     ) -> None:
         self.settings = settings
         self.token = secrets.token_hex(8)
+        self.assets: Assets | None = None
+        self.copier: Copier | None = None
+        if copying(settings):
+            self.assets = Assets(redis, settings, clock)
+            # The copier's own client: downloads are long streams, not the deliveries' short POSTs.
+            self._download_http = download_client(settings.assets_timeout_s, settings.assets_concurrency * 2)
+            downloader = Downloader(
+                self._download_http,
+                guard or TargetGuard(allow_private=settings.allow_private_targets),
+                self.assets.backend.temp_dir,
+                max_bytes=settings.assets_max_bytes,
+                timeout_s=settings.assets_timeout_s,
+            )
+            self.copier = Copier(self.assets, downloader, token=self.token, clock=clock)
         self.deliveries = DeliveryStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
         self.subscriptions = SubscriptionStore(redis)
         cache = SubscriptionCache(self.subscriptions)
@@ -69,6 +88,7 @@ class Worker:
             http=http,
             settings=settings,
             clock=clock,
+            assets=self.assets,
             notify_targets=NotifyTargets(
                 TaskStore(redis, partitions=settings.partitions, event_ttl_s=settings.event_ttl_s)
             ),
@@ -82,6 +102,7 @@ class Worker:
                 partitions=settings.partitions,
                 dedup_ttl_s=settings.dedup_ttl_s,
                 event_ttl_s=settings.event_ttl_s,
+                assets=self.assets.render_meta if self.assets else None,
             ),
             deliveries=self.deliveries,
             subscriptions=cache,
@@ -100,6 +121,8 @@ class Worker:
         """Begin draining; :meth:`run` returns once in-flight attempts finished or the grace period ended."""
         self._stopping = True
         self.dispatcher.stop()
+        if self.copier is not None:
+            self.copier.stop()
         if self.poller is not None:
             self.poller.stop()
         self.ingest.stop()
@@ -115,6 +138,8 @@ class Worker:
             self._ingest_task = group.create_task(self.ingest.run())
             if self.poller is not None:
                 group.create_task(self.poller.run())
+            if self.copier is not None:
+                group.create_task(self._copy())
             if self._stopping:
                 self._ingest_task.cancel()
                 if self.poller is not None:
@@ -125,6 +150,13 @@ class Worker:
             # deadline) must still end it, not be swallowed here as the ingest task's own.
             await asyncio.wait([self._ingest_task])
         logger.info("worker stopped", extra=kv(token=self.token))
+
+    async def _copy(self) -> None:
+        assert self.copier is not None
+        try:
+            await self.copier.run()
+        finally:
+            await self._download_http.aclose()
 
     async def _ensure_groups(self) -> None:
         failures = 0
@@ -147,6 +179,6 @@ async def delivery_worker(
     by ``guard`` against private targets, no redirects), closed when the block ends."""
     http = delivery_client(guard, settings.delivery_timeout_s, settings.delivery_concurrency)
     try:
-        yield Worker(redis, http, settings, clock)
+        yield Worker(redis, http, settings, clock, guard)
     finally:
         await http.aclose()

@@ -50,7 +50,10 @@ class PiAPIProvider:
 
     def parse(self, payload: Any) -> TaskUpdate | None:
         task = get(payload, "data")
-        if not isinstance(task, dict):
+        if not isinstance(task, dict) or "task_id" not in task:
+            # The legacy Midjourney API's webhook: the v2 fetch answer itself, results in ``task_result``.
+            if isinstance(payload, dict) and "task_id" in payload:
+                return _legacy(payload)
             return None
         task_id = task_id_of(task.get("task_id"))
         if task_id is None:
@@ -71,6 +74,41 @@ class PiAPIProvider:
         return TaskUpdate(
             task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
         )
+
+
+_LEGACY: dict[str, Status] = {
+    "pending": "queued",
+    "retry": "queued",
+    "processing": "processing",
+    "staged": "queued",
+    "finished": "succeeded",
+    "completed": "succeeded",
+    "failed": "failed",
+}
+
+
+def _legacy(payload: dict[str, Any]) -> TaskUpdate | None:
+    """``{"task_id", "status": "pending"|"processing"|"finished"|"failed"|"retry", "task_result": {"image_url",
+    "image_urls", "task_progress", "intermediate_image_urls", "error_messages"}, "meta"}``."""
+    task_id = task_id_of(payload.get("task_id"))
+    if task_id is None:
+        return None
+    raw_status = payload.get("status")
+    word = norm_key(raw_status) if isinstance(raw_status, str) else ""
+    status: Status = _LEGACY.get(word, "processing")
+    result = payload.get("task_result")
+    error: TaskError | None = None
+    if status == "failed":
+        messages = get(result, "error_messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        error = make_error("failed", text_of(first) or "task failed")
+    collector = OutputCollector(inputs=("intermediate*",) if status == "succeeded" else ())
+    collector.walk(result)
+    progress = 100 if status == "succeeded" else coerce_progress(get(result, "task_progress"))
+    step = f"{word}:{'' if progress is None else progress}" if status in ("queued", "processing") else None
+    return TaskUpdate(
+        task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
+    )
 
 
 def redact_secret_echo(body: bytes) -> bytes:

@@ -3,7 +3,7 @@ from starlette.routing import Route
 from relay import metrics, openapi
 from relay.dashboard import routes as dashboard_routes
 from relay.dashboard import tasks as dashboard_tasks
-from relay.routes import deliveries, events, health, inbound, subscriptions, tasks, tunnels
+from relay.routes import assets, deliveries, events, health, inbound, subscriptions, tasks, tunnels
 
 ROUTES = [
     Route("/hooks/{provider}/{token}", inbound.CallbackApp(), methods=["POST"], name="receive_callback"),
@@ -30,11 +30,16 @@ ROUTES = [
     Route("/v1/events/{event_id}/replay", deliveries.replay_event, methods=["POST"]),
     Route("/v1/tunnels", tunnels.create_tunnel, methods=["POST"]),
     Route("/v1/tunnels", tunnels.list_tunnels, methods=["GET"]),
+    Route("/v1/tunnels/{channel}", tunnels.get_tunnel, methods=["GET"]),
     Route("/v1/tunnels/{channel}", tunnels.delete_tunnel, methods=["DELETE"]),
     Route("/v1/tunnels/{channel}/stream", tunnels.stream, methods=["GET"]),
+    Route("/v1/tunnels/{channel}/position", tunnels.position, methods=["POST"]),
+    Route("/v1/tunnels/{channel}/resend", tunnels.resend, methods=["POST"]),
     Route("/t/{channel}", tunnels.smee_stream, methods=["GET"]),
     Route("/t/{channel}", tunnels.smee_post, methods=["POST"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
+    Route("/assets/{token}", assets.serve_asset, methods=["GET"]),
+    Route("/v1/events/{event_id}/assets/retry", assets.retry_assets, methods=["POST"]),
 ]
 # The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
 ROUTES += dashboard_routes.ROUTES

@@ -117,10 +117,16 @@ def _secret_view(sub: Subscription, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 async def create_subscription(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, '{"url": "https://example.com/hooks", "filter": {"providers": ["kie"]}}')
-    UnknownField.refuse(body, ["url", "description", "filter", "headers"], "POST /v1/subscriptions")
+    UnknownField.refuse(body, ["url", "description", "filter", "headers", "wait_for_assets"], "POST /v1/subscriptions")
     url = await request.state.guard.check_url(_url(body.get("url")))
     flt = _filter(request, body.get("filter"))
     sub = new_subscription(
@@ -128,6 +134,7 @@ async def create_subscription(request: Request) -> Response:
         _now_ms(request),
         description=_text("description", body.get("description")),
         headers=_headers(body.get("headers")),
+        wait_for_assets=_bool("wait_for_assets", body.get("wait_for_assets", False)),
         **flt,
     )
     await request.state.subscriptions.create(sub)
@@ -149,7 +156,9 @@ async def update_subscription(request: Request) -> Response:
     require_admin(request)
     sub = await _get(request)
     body = await read_object(request, '{"enabled": false}')
-    UnknownField.refuse(body, ["url", "description", "filter", "headers", "enabled"], "PATCH /v1/subscriptions/{id}")
+    UnknownField.refuse(
+        body, ["url", "description", "filter", "headers", "enabled", "wait_for_assets"], "PATCH /v1/subscriptions/{id}"
+    )
     changes: dict[str, Any] = {}
     if "url" in body:
         changes["url"] = await request.state.guard.check_url(_url(body["url"]))
@@ -159,6 +168,8 @@ async def update_subscription(request: Request) -> Response:
         changes.update(_filter(request, body["filter"]))
     if "headers" in body:
         changes["headers"] = _headers(body["headers"])
+    if "wait_for_assets" in body:
+        changes["wait_for_assets"] = _bool("wait_for_assets", body["wait_for_assets"])
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
             raise BadRequest(f"enabled must be true or false, got {body['enabled']!r}")

@@ -1,12 +1,15 @@
-"""Tunnel channels and their buffers.
+"""Tunnel channels: what one is, and which events it receives.
 
-A channel is a name (>= 128 random bits; it is the credential of its stream), a filter, a mode and a ``whsec_``
-secret. Its buffer is a Redis stream that receives every matching event whether or not a client is connected,
-bounded by age and count. Buffer entry ids are what the SSE stream sends as ``id:``, so a client resumes exactly.
+A channel has a name (>= 128 random bits), a filter, a mode, a ``whsec_`` signing secret and a read secret. The name
+is only a *write* credential: webhook senders get ``/t/{name}``, which accepts POSTs. Reading the channel's stream
+needs its read secret (or the admin token), so a URL handed to a third party cannot be used to read the tunnel.
+Its buffer (:mod:`relay.store.tunnels`) receives every matching event whether or not a client is connected;
+buffer entry ids are what the SSE stream sends as ``id:``, so a client resumes exactly.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,11 +25,10 @@ from relay.store import keys
 
 MODES = ("event", "raw")
 CHANNEL_BYTES = 24  # 192 bits, URL-safe: also a valid smee.io channel name ([A-Za-z0-9_-], <= 128 chars)
+READ_SECRET_PREFIX = "trk_"
 KIND_EVENT = b"event"
 KIND_WEBHOOK = b"webhook"
 FILTER_FIELDS = ("providers", "types", "tags")
-
-Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,33 @@ class Channel:
     filter: ChannelFilter
     created_ms: int
     secret: str = field(repr=False)
+    read_secret: str = field(repr=False, default="")  # channels made before the split: only the admin reads them
+
+    @classmethod
+    def new(cls, flt: ChannelFilter, mode: str, now_ms: int) -> Channel:
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {list(MODES)}, got {mode!r}")
+        return cls(
+            name=secrets.token_urlsafe(CHANNEL_BYTES),
+            mode=mode,
+            filter=flt,
+            created_ms=now_ms,
+            secret=new_secret(),
+            read_secret=READ_SECRET_PREFIX + secrets.token_urlsafe(CHANNEL_BYTES),
+        )
+
+    def can_read(self, presented: str) -> bool:
+        return bool(self.read_secret) and hmac.compare_digest(presented.encode(), self.read_secret.encode())
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {"mode": self.mode, "filter": self.filter.to_dict(), "created_ms": self.created_ms, "secret": self.secret}
+            {
+                "mode": self.mode,
+                "filter": self.filter.to_dict(),
+                "created_ms": self.created_ms,
+                "secret": self.secret,
+                "read_secret": self.read_secret,
+            }
         )
 
     @classmethod
@@ -83,70 +108,15 @@ class Channel:
             filter=ChannelFilter(**{k: tuple(v) for k, v in data["filter"].items()}),
             created_ms=data["created_ms"],
             secret=data["secret"],
+            read_secret=data.get("read_secret", ""),
         )
 
     def public(self) -> dict[str, Any]:
-        """The channel as the API lists it: everything but the secret."""
+        """The channel as the API lists it: everything but the secrets."""
         return {"channel": self.name, "mode": self.mode, "filter": self.filter.to_dict(), "created_ms": self.created_ms}
 
 
-class Channels:
-    """Channel registry and buffers.
-
-    :param redis: a client with ``decode_responses=False``; the caller owns and closes it.
-    :param max_events: a buffer keeps about this many entries (approximate trimming, as Redis does it cheaply).
-    :param max_age_s: a buffer drops entries older than this, and disappears when idle for as long.
-    """
-
-    def __init__(self, redis: Redis, *, max_events: int, max_age_s: int) -> None:
-        self.redis = redis
-        self.max_events = max_events
-        self.max_age_ms = max_age_s * 1000
-
-    async def create(self, flt: ChannelFilter, mode: str, now_ms: int) -> Channel:
-        if mode not in MODES:
-            raise BadRequest(f"mode must be one of {list(MODES)}, got {mode!r}")
-        channel = Channel(
-            name=secrets.token_urlsafe(CHANNEL_BYTES), mode=mode, filter=flt, created_ms=now_ms, secret=new_secret()
-        )
-        await self.redis.hset(keys.tunnels(), channel.name, channel.to_json())
-        return channel
-
-    async def get(self, name: str) -> Channel | None:
-        raw: Any = await self.redis.hget(keys.tunnels(), name)
-        return Channel.from_json(name, raw) if raw is not None else None
-
-    async def all(self) -> list[Channel]:
-        rows: Any = await self.redis.hgetall(keys.tunnels())
-        return sorted((Channel.from_json(k.decode(), v) for k, v in rows.items()), key=lambda c: c.created_ms)
-
-    async def delete(self, name: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.tunnels(), name)
-            pipe.delete(keys.tunnel_buffer(name))
-            removed, _ = await pipe.execute()
-        return bool(removed)
-
-    async def append(self, channel: str, entries: list[dict[str, str | bytes]], now_ms: int) -> None:
-        """Append ``entries`` to the channel's buffer, trim it, and reset its TTL, in one transaction."""
-        buffer = keys.tunnel_buffer(channel)
-        min_id = max(now_ms - self.max_age_ms, 0)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for fields in entries:
-                pipe.xadd(buffer, fields, minid=min_id, approximate=True)  # type: ignore[arg-type]
-            pipe.xtrim(buffer, maxlen=self.max_events, approximate=True)
-            pipe.pexpire(buffer, self.max_age_ms)
-            await pipe.execute()
-
-    async def last_id(self, channel: str) -> str:
-        """The id of the newest buffered entry (``0-0`` when empty): where a live-only stream starts."""
-        newest: Any = await self.redis.xrevrange(keys.tunnel_buffer(channel), "+", "-", count=1)
-        return newest[0][0].decode() if newest else "0-0"
-
-    async def read(self, channel: str, after: str, count: int, block_ms: int) -> list[Entry]:
-        """Entries after ``after``, oldest first; waits up to ``block_ms`` when there are none yet."""
-        reply: Any = await self.redis.xread({keys.tunnel_buffer(channel): after}, count=count, block=block_ms)
-        return reply[0][1] if reply else []
+Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 # -- the tunnel router's consumer group on the events streams --------------------------------------------------

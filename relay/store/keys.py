@@ -18,7 +18,10 @@ relay:{pNN}:taskday:<day>              hash    RELAY_EVENT_TTL_S + 1 day     the
                                                                              events stored that day, in arrival
                                                                              order, each followed by a space
 relay:{pNN}:event:<event id>           hash    RELAY_EVENT_TTL_S             read only: events stored before they
-                                                                             were packed (meta, body, fmt, request)
+                                                                             were packed (meta, body, fmt, request;
+                                                                             assets written on those)
+relay:{pNN}:event-assets:<event id>    string  the event's remaining TTL     the record of an event's file copies
+                                                                             (JSON, relay.assets.records)
 relay:{pNN}:task:<sha256>              list    RELAY_EVENT_TTL_S             read only: task index of those events
 relay:rl:token:<sha256>                hash    refill time of a full burst   rate-limit bucket of one callback token:
                                        + 1 s                                 tokens left, ts (ms) of the last take
@@ -43,14 +46,30 @@ relay:{pNN}:deliveries                 zset    trimmed past RELAY_EVENT_TTL_S  e
 relay:{pNN}:event_deliveries:<evt id>  list    RELAY_EVENT_TTL_S             the delivery ids of one event
 relay:tunnels                          hash    none (HDEL on delete)         channel name -> channel JSON (filter,
                                                                              mode, whsec_ secret, created_ms)
-relay:tunnel:<channel>:buffer          stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  what the channel's clients receive:
+relay:tunnels:used                     zset    none (ZREM on delete/expiry)  channel name -> when last used (ms):
+                                                                             stale channels are swept
+relay:tunnel:{<channel>}:buffer        stream  RELAY_TUNNEL_BUFFER_MAX_AGE_S  what the channel's clients receive:
                                        (reset on every append; trimmed by  routed events (id, kind=event, provider,
-                                       age and RELAY_TUNNEL_BUFFER_MAX_    type, task_id) and webhooks POSTed to
-                                       EVENTS)                             /t/<channel> (id, kind=webhook, body,
-                                                                             request, received_ms)
+                                       age, RELAY_TUNNEL_BUFFER_MAX_EVENTS  type, task_id) and webhooks POSTed to
+                                       and _MAX_BYTES, oldest first)       /t/<channel> (id, kind=webhook, body,
+                                                                             request, received_ms); every entry has
+                                                                             n (1, 2, ...) and size (bytes)
+relay:tunnel:{<channel>}:state         hash    RELAY_TUNNEL_CHANNEL_TTL_S    added (last n), bytes (buffered),
+                                       (reset on every use)                position + position_n (acknowledged by
+                                                                             the local server), dropped_id +
+                                                                             dropped_n (newest entry trimmed)
+relay:tunnel:{<channel>}:failed        zset    RELAY_TUNNEL_CHANNEL_TTL_S    buffer entry ids a client gave up on
+                                                                             -> their n, until resent
+relay:rl:tunnel:<sha256>               hash    as relay:rl:token             rate-limit bucket of POST /t/<channel>
 relay:{subs}:version                   string  none                          a random token rewritten by every
                                                                              subscription write; workers reload
                                                                              their copy when it changes
+relay:{pNN}:asset_retries              stream  trimmed to ASSET_RETRIES_KEPT  event ids whose failed copies an admin
+                                                                             asked to retry (read by the copier)
+relay:assets:expiry                    zset    none                          stored copy (sha256) -> when the last
+                                                                             event pointing to it expires (ms)
+relay:assets:sweep                     string  lease (RELAY_ASSETS_LEASE_S)  token of the worker deleting expired
+                                                                             copies
 relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this
                                                                              random id logged out (its cookie is dead)
 relay:{pNN}:taskrec:<sha256>          hash    none while open,              one tracked task (relay.tasks): provider,
@@ -63,7 +82,11 @@ relay:{pNN}:tasks                      zset    trimmed past RELAY_EVENT_TTL_S  t
                                                                              listing
 =====================================  ======  ============================  =========================================
 
-Rate-limit buckets and tunnel keys are single-key operations, so they need no hash tag.
+Copies of an event's files (:mod:`relay.assets`) are recorded in the event's own hash (field ``assets``), so they
+share its TTL; the copier reads the events stream through its own consumer group ``relay-assets``.
+
+Rate-limit buckets and the channel registry are single-key operations, so they need no hash tag; one channel's
+buffer, state and failed set share the hash tag ``{<channel>}`` (appends and acknowledgements are scripts).
 Subscriptions share the hash tag ``{subs}`` (created and deleted in one MULTI). A delivery lives in its event's
 partition, so creating it, acknowledging the stream entry and ordering it behind the same task's earlier
 deliveries is one script in one slot. A tracked task lives in the partition of its events too, so storing an event
@@ -103,6 +126,11 @@ def dedup(partition: int, provider: str, task_id: str, state: str, tag: str = ""
 
 def event(partition: int, event_id: str) -> str:
     return f"{_tag(partition)}event:{event_id}"
+
+
+def event_assets(partition: int, event_id: str) -> str:
+    """String: the record of an event's file copies (JSON, :mod:`relay.assets.records`); expires with the event."""
+    return f"{_tag(partition)}event-assets:{event_id}"
 
 
 def events_stream(partition: int) -> str:
@@ -186,12 +214,53 @@ def tunnels() -> str:
     return f"{PREFIX}tunnels"
 
 
+# --- tunnel channels (relay/store/tunnels.py) ---
+
+
+def tunnels_used() -> str:
+    return f"{PREFIX}tunnels:used"
+
+
+def _tunnel_tag(channel: str) -> str:
+    return f"{PREFIX}tunnel:{{{channel}}}:"
+
+
 def tunnel_buffer(channel: str) -> str:
-    return f"{PREFIX}tunnel:{channel}:buffer"
+    return f"{_tunnel_tag(channel)}buffer"
+
+
+def tunnel_state(channel: str) -> str:
+    return f"{_tunnel_tag(channel)}state"
+
+
+def tunnel_failed(channel: str) -> str:
+    return f"{_tunnel_tag(channel)}failed"
+
+
+def rate_tunnel(channel: str) -> str:
+    # Hashed like callback tokens: a channel name is its write credential.
+    return f"{PREFIX}rl:tunnel:{_digest(channel)}"
 
 
 def subscriptions_version() -> str:
     return f"{SUBSCRIPTIONS_TAG}version"
+
+
+# -- assets (relay.assets) -------------------------------------------------------------------------------------------
+ASSETS_GROUP = "relay-assets"
+ASSET_RETRIES_KEPT = 10_000
+
+
+def asset_retries(partition: int) -> str:
+    return f"{_tag(partition)}asset_retries"
+
+
+def asset_expiry() -> str:
+    return f"{PREFIX}assets:expiry"
+
+
+def asset_sweep() -> str:
+    return f"{PREFIX}assets:sweep"
 
 
 # --- dashboard sessions (relay/store/sessions.py) ---

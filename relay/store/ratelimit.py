@@ -217,6 +217,11 @@ class RateLimiter:
             self._sync_task = None
         await self.sync()
 
+    async def check_key(self, scope: str, key: str, bucket: Bucket, now_ms: int) -> None:
+        """One request against ``bucket`` stored at ``key`` (a key of :mod:`relay.store.keys`)."""
+        if bucket.enabled:
+            await self._check([(scope, key, bucket)], now_ms)
+
     async def check_login(self, address: str, now_ms: int) -> None:
         """One try at the admin token from ``address`` (a dashboard login, or an admin API request answered 401):
         guessing the admin token must stay slow, through either door."""

@@ -36,6 +36,11 @@ def load_script(redis: RedisClient, name: str) -> ScriptWriter:
 EVENT_FIELDS = ("meta", "body", "fmt", "request")
 """An event's parts (``relay.store.packing`` packs them; events stored before were hashes of these fields), in
 :func:`relay.events.render_event`'s argument order."""
+LEGACY_FIELDS = (*EVENT_FIELDS, "assets")
+"""The hash of an event stored before packing: its parts and, for those, the record of its file copies."""
+
+AssetsRender = Callable[[bytes, bytes | None], bytes]
+"""``(meta, assets record) -> meta`` with the copies (:meth:`relay.assets.service.Assets.render_meta`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +51,18 @@ class StoredEvent:
     body: bytes
     fmt: bytes
     request: bytes
+    assets: bytes | None = None
 
-    def render(self) -> bytes:
-        return render_event(self.meta, self.body, self.fmt, self.request)
+    def render(self, with_assets: AssetsRender | None = None) -> bytes:
+        meta = self.meta
+        if self.assets is not None and with_assets is not None:
+            meta = with_assets(meta, self.assets)
+        return render_event(meta, self.body, self.fmt, self.request)
 
 
 def _stored(row: list[Any]) -> StoredEvent | None:
-    meta, body, fmt, request = row
-    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"")
+    meta, body, fmt, request, assets = row
+    return None if meta is None else StoredEvent(meta, body or b"", fmt or b"", request or b"", assets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,7 @@ class Store:
     :param event_ttl_s: how long an event is kept.
     :param track_deadlines: ``(provider, service, now_ms) -> (deadline_ms, horizon_ms)`` of a task first heard of
         through a progress callback (:mod:`relay.tasks`); None tracks no unregistered task.
+    :param assets: adds an event's file copies to it when rendered (``RELAY_ASSETS``).
     """
 
     def __init__(
@@ -107,9 +117,11 @@ class Store:
         dedup_ttl_s: int,
         event_ttl_s: int,
         track_deadlines: Callable[[str, str, int], tuple[int, int]] | None = None,
+        assets: AssetsRender | None = None,
     ) -> None:
         self.redis = redis
         self.track_deadlines = track_deadlines
+        self.assets = assets
         self.partitions = partitions
         self.dedup_ttl_ms = dedup_ttl_s * 1000
         self.event_ttl_ms = event_ttl_s * 1000
@@ -182,7 +194,7 @@ class Store:
     async def get_event(self, event_id: str) -> bytes | None:
         """The rendered event JSON, or None when no such event is stored."""
         stored = await self.get_stored(event_id)
-        return None if stored is None else stored.render()
+        return None if stored is None else stored.render(self.assets)
 
     async def get_stored(self, event_id: str) -> StoredEvent | None:
         """The event as stored, or None when no such event is stored."""
@@ -196,8 +208,9 @@ class Store:
         return [event for event in await self.find_events(event_ids) if event is not None]
 
     async def find_events(self, event_ids: list[str]) -> list[bytes | None]:
-        """Rendered events in the order given, None for any that expired."""
-        return [None if stored is None else stored.render() for stored in await read_events(self.redis, event_ids)]
+        """Rendered events in the order given, None for any that expired (one round trip)."""
+        found = await read_events(self.redis, event_ids)
+        return [None if stored is None else stored.render(self.assets) for stored in found]
 
     async def task_events(self, provider: str, task_id: str, now_ms: int | None = None) -> list[bytes]:
         """The task's events in arrival order; ``now_ms`` (default: the wall clock) says which days to look in."""
@@ -259,17 +272,19 @@ _RANDOM_AND_PARTITION = 18
 
 
 async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEvent | None]:
-    """The stored events in the order given (meta with its id), None for any not stored or expired; one round
-    trip, a second only for events stored before packing (hashes)."""
+    """The stored events in the order given (meta with its id, and the record of its file copies when there is
+    one), None for any not stored or expired; one round trip, a second only for events stored before packing."""
     async with redis.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
             partition = ids.partition_of(event_id)
             ms = ids.ms_of(event_id, ids.EVENT_PREFIX) if partition is not None else 0
             pipe.xrange(keys.events_stream(partition or 0), f"{ms}-0", f"{ms}-18446744073709551615")
+            pipe.get(keys.event_assets(partition or 0, event_id))
         replies: list[Any] = await pipe.execute()
     found: list[StoredEvent | None] = []
     missing: list[int] = []
-    for index, (event_id, entries) in enumerate(zip(event_ids, replies, strict=True)):
+    for index, event_id in enumerate(event_ids):
+        entries, assets = replies[2 * index], replies[2 * index + 1]
         wanted = event_id.encode()
         packed = next((fields.get(b"e") for _, fields in entries if fields.get(b"id") == wanted), None)
         if packed is None:
@@ -277,12 +292,12 @@ async def read_events(redis: RedisClient, event_ids: list[str]) -> list[StoredEv
             missing.append(index)
             continue
         meta, body, body_format, request = packing.unpack(packed)
-        found.append(StoredEvent(packing.with_id(meta, event_id), body, body_format, request))
+        found.append(StoredEvent(packing.with_id(meta, event_id), body, body_format, request, assets))
     if missing:
         async with redis.pipeline(transaction=False) as pipe:
             for index in missing:
                 event_id = event_ids[index]
-                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), EVENT_FIELDS)
+                pipe.hmget(keys.event(ids.partition_of(event_id) or 0, event_id), LEGACY_FIELDS)
             rows: list[list[Any]] = await pipe.execute()
         for index, row in zip(missing, rows, strict=True):
             found[index] = _stored(row)

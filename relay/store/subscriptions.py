@@ -33,6 +33,8 @@ class Subscription:
     previous_secret: str = ""
     previous_secret_until_ms: int = 0
     failing_since_ms: int = 0
+    wait_for_assets: bool = False
+    """Deliver once the event's files are copied (or ``RELAY_ASSETS_WAIT_S`` passed), not as soon as it is stored."""
 
     def matches(self, provider: str, event_type: str, tag: str) -> bool:
         """Empty filter lists match everything; a tag filter never matches an event without a tag."""
@@ -60,6 +62,7 @@ class Subscription:
             "disabled_reason": self.disabled_reason or None,
             "created_at": rfc3339(self.created_ms / 1000),
             "failing_since": rfc3339(self.failing_since_ms / 1000) if self.failing_since_ms else None,
+            "wait_for_assets": self.wait_for_assets,
         }
 
     def to_hash(self) -> dict[str, str | int]:
@@ -76,6 +79,7 @@ class Subscription:
             "previous_secret": self.previous_secret,
             "previous_secret_until_ms": self.previous_secret_until_ms,
             "failing_since_ms": self.failing_since_ms,
+            "wait_for_assets": int(self.wait_for_assets),
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class Subscription:
             previous_secret=text.get("previous_secret", ""),
             previous_secret_until_ms=int(text.get("previous_secret_until_ms") or 0),
             failing_since_ms=int(text.get("failing_since_ms") or 0),
+            wait_for_assets=text.get("wait_for_assets", "0") == "1",
         )
 
 

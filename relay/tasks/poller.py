@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from relay import metrics
 from relay.config import Settings
 from relay.delivery.schedule import error_backoff_s
 from relay.events import RequestInfo, build_event
@@ -72,6 +73,7 @@ class Poller:
         self._limits = {provider: asyncio.Semaphore(settings.tasks_poll_concurrency) for provider in TASK_PROVIDERS}
         self._room = settings.tasks_poll_concurrency * len(TASK_PROVIDERS)
         self._paused_until_ms: dict[str, int] = {}
+        self._first = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self.polls = 0
@@ -111,7 +113,11 @@ class Poller:
     async def tick(self, group: asyncio.TaskGroup, http: httpx.AsyncClient) -> int:
         """Claim what is due (as much as there is room for) and start a turn for each; returns how many."""
         started = 0
-        for partition in range(self.settings.partitions):
+        partitions = self.settings.partitions
+        # Each tick starts at the next partition, so a busy one cannot keep the others waiting for room.
+        self._first = (self._first + 1) % partitions
+        for offset in range(partitions):
+            partition = (self._first + offset) % partitions
             room = self._room - len(self._in_flight)
             if room <= 0:
                 break
@@ -154,6 +160,7 @@ class Poller:
         if problem is not None or ep is None or adapter is None or key is None:
             # Nothing to ask: the task waits, overdue, for a late callback until its horizon.
             logger.info("task overdue", extra=kv(provider=provider, task_id=record.task_id, reason=problem))
+            metrics.task_polled(provider, "overdue")
             await self._record(partition, digest, lease_ms, record.horizon_ms, "overdue", problem or "", counted=False)
             return
         paused = self._paused_until_ms.get(provider, 0)
@@ -184,14 +191,18 @@ class Poller:
         # Recorded before the event is stored: a result that closes the task then takes it out of polls for good.
         await self._record(partition, digest, lease_ms, next_ms, "polling", error, counted=fetched.reached)
         logger.info(
-            "task polled provider=%s task_id=%s service=%s status_code=%s result=%s error=%r",
-            provider,
-            record.task_id,
-            record.service,
-            fetched.status_code,
-            update.status if update else "-",
-            error or None,
+            "task polled",
+            extra=kv(
+                provider=provider,
+                task_id=record.task_id,
+                service=record.service,
+                status_code=fetched.status_code,
+                result=update.status if update else None,
+                error=error or None,
+            ),
         )
+        outcome = "throttled" if fetched.status_code == 429 else ("error" if error else "answered")
+        metrics.task_polled(provider, outcome)
         if update is not None:
             await self._store(record, fetched, update, now_ms)
 
@@ -227,6 +238,7 @@ class Poller:
         if result.duplicate:
             await self.service.settle(record.provider, record.task_id, "timed_out", result.event_id)
         logger.warning("task timed out", extra=kv(provider=record.provider, task_id=record.task_id, polls=record.polls))
+        metrics.task_polled(record.provider, "timed_out")
 
     async def _record(
         self,

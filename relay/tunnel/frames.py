@@ -10,11 +10,16 @@ Two wire formats share one stream loop:
 
 Both send ``id:`` = the buffer entry id (so ``Last-Event-ID`` resumes exactly), an initial ``ready`` event and
 ``ping`` events, which carry no ``id:`` so they never move a client's resume point.
+
+A stream never carries a callback token: the stored path ``/hooks/<provider>/<token>`` is sent as
+``/hooks/<provider>/{token}``. A body smee's format cannot carry as JSON (not UTF-8, or nested too deep to encode)
+goes as a string with an ``x-relay-body-encoding`` header (``base64`` or ``text``) instead of ending the stream.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,13 +29,26 @@ import orjson
 from relay.events import parse_json
 from relay.signing import webhook_headers
 from relay.store.channels import KIND_WEBHOOK, Channel, Entry
-from relay.store.store import RedisClient, StoredEvent, read_events
+from relay.store.store import StoredEvent
+from relay.store.tunnels import TunnelStore
+
+logger = logging.getLogger(__name__)
 
 # Headers that describe one hop's connection, not the message: the forwarding HTTP client sets its own.
 HOP_BY_HOP = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"}
 )
 WEBHOOK_TYPE = "webhook"
+CALLBACK_PREFIX = "/hooks/"
+BODY_ENCODING_HEADER = "x-relay-body-encoding"
+
+
+def redact_path(path: str) -> str:
+    """``/hooks/<provider>/<token>`` without the token: whoever reads a tunnel must not be able to forge callbacks."""
+    if not path.startswith(CALLBACK_PREFIX):
+        return path
+    provider = path[len(CALLBACK_PREFIX) :].split("/", 1)[0]
+    return f"{CALLBACK_PREFIX}{provider}/{{token}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +65,13 @@ class Message:
     query: str
     headers: list[tuple[str, str]]
     body: bytes
+    n: int = 0
 
     def relay_data(self) -> bytes:
         return orjson.dumps(
             {
                 "id": self.id,
+                "n": self.n,
                 "provider": self.provider,
                 "type": self.type,
                 "task_id": self.task_id,
@@ -68,10 +88,19 @@ class Message:
         payload: dict[str, Any] = {}
         for name, value in self.headers:
             payload[name] = f"{payload[name]}, {value}" if name in payload else value
-        payload["body"] = smee_body(self.headers, self.body)
         payload["query"] = dict(parse_qsl(self.query, keep_blank_values=True))
         payload["timestamp"] = self.received_ms
-        return orjson.dumps(payload)
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return orjson.dumps(
+                {**payload, BODY_ENCODING_HEADER: "base64", "body": base64.b64encode(self.body).decode()}
+            )
+        try:
+            return orjson.dumps({**payload, "body": smee_body(self.headers, self.body)})
+        except TypeError:  # orjson's recursion limit is a plain TypeError
+            # Valid JSON orjson cannot write back (nested deeper than 255): the text as received.
+            return orjson.dumps({**payload, BODY_ENCODING_HEADER: "text", "body": text})
 
 
 def smee_body(headers: list[tuple[str, str]], body: bytes) -> Any:
@@ -90,19 +119,28 @@ def forwardable(headers: list[list[str]]) -> list[tuple[str, str]]:
     return [(name.lower(), value) for name, value in headers if name.lower() not in HOP_BY_HOP]
 
 
+def _stream_ms(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])
+
+
 async def load(
-    redis: RedisClient, channel: Channel, entries: list[Entry], now_s: float
+    store: TunnelStore, channel: Channel, entries: list[Entry], now_s: float
 ) -> list[tuple[str, Message | None]]:
     """Each entry with its message, or None when its event has expired from the store (one round trip)."""
     event_ids = [fields[b"id"].decode() for _, fields in entries if fields.get(b"kind") != KIND_WEBHOOK]
-    rows = await read_events(redis, event_ids)
+    rows = await store.event_rows(event_ids) if event_ids else []
     loaded: list[tuple[str, Message | None]] = []
     row_iter = iter(rows)
     for entry_id, fields in entries:
-        if fields.get(b"kind") == KIND_WEBHOOK:
-            message: Message | None = _webhook(fields)
-        else:
-            message = _event(channel, fields, next(row_iter), now_s)
+        try:
+            if fields.get(b"kind") == KIND_WEBHOOK:
+                message: Message | None = _webhook(fields)
+            else:
+                message = _event(channel, fields, next(row_iter), now_s)
+        except (KeyError, ValueError, TypeError) as exc:
+            # One unreadable entry must not end the stream for every entry after it.
+            logger.warning("tunnel entry unreadable entry_id=%s error=%r", entry_id.decode(), exc)
+            message = None
         loaded.append((entry_id.decode(), message))
     return loaded
 
@@ -120,6 +158,7 @@ def _webhook(fields: dict[bytes, bytes]) -> Message:
         query=request["query"],
         headers=forwardable(request["headers"]),
         body=fields[b"body"],
+        n=int(fields.get(b"n", b"0")),
     )
 
 
@@ -134,13 +173,14 @@ def _event(channel: Channel, fields: dict[bytes, bytes], row: StoredEvent | None
         "type": fields.get(b"type", b"").decode(),
         "task_id": fields.get(b"task_id", b"").decode() or None,
         "received_ms": int(fields.get(b"received_ms", b"0")),
+        "n": int(fields.get(b"n", b"0")),
     }
     if channel.mode == "raw":
         request = orjson.loads(request_json)
         return Message(
             **common,
             method=request["method"],
-            path=request["path"],
+            path=redact_path(request["path"]),
             query=request["query"],
             headers=forwardable(request["headers"]),
             body=body,

@@ -20,7 +20,6 @@ from relay.config import Settings
 from relay.logs import kv
 from relay.store.channels import (
     KIND_EVENT,
-    Channels,
     Entry,
     ack_routed,
     claim_for_router,
@@ -28,6 +27,7 @@ from relay.store.channels import (
     read_for_router,
 )
 from relay.store.store import RedisClient
+from relay.store.tunnels import TunnelStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,12 @@ class TunnelRouter:
     ) -> None:
         self.redis = redis
         self.partitions = settings.partitions
-        self.channels = Channels(
-            redis, max_events=settings.tunnel_buffer_max_events, max_age_s=settings.tunnel_buffer_max_age_s
+        self.channels = TunnelStore(
+            redis,
+            max_events=settings.tunnel_buffer_max_events,
+            max_bytes=settings.tunnel_buffer_max_bytes,
+            max_age_s=settings.tunnel_buffer_max_age_s,
+            channel_ttl_s=settings.tunnel_channel_ttl_s,
         )
         self.clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -99,8 +103,8 @@ class TunnelRouter:
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
     async def route(self, partition: int, entries: list[Entry]) -> None:
-        channels = await self.channels.all()
         now_ms = int(self.clock() * 1000)
+        channels = await self.channels.all(now_ms)
         for channel in channels:
             matching: list[dict[str, str | bytes]] = []
             for entry_id, fields in entries:

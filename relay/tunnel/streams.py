@@ -18,9 +18,10 @@ from relay.config import Settings
 from relay.errors import BadRequest, TooManyStreams
 from relay.logs import kv
 from relay.metrics import tunnel_client_connected, tunnel_client_disconnected
-from relay.store.channels import Channel, Channels
+from relay.store.channels import Channel
 from relay.store.connect import MAX_BLOCK_S
 from relay.store.store import RedisClient
+from relay.store.tunnels import Resume, TunnelStore
 from relay.tunnel.frames import load, sse
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ def resume_point(last_event_id: str | None) -> str | None:
     return last_event_id
 
 
+def tunnel_store(redis: RedisClient, settings: Settings) -> TunnelStore:
+    return TunnelStore(
+        redis,
+        max_events=settings.tunnel_buffer_max_events,
+        max_bytes=settings.tunnel_buffer_max_bytes,
+        max_age_s=settings.tunnel_buffer_max_age_s,
+        channel_ttl_s=settings.tunnel_channel_ttl_s,
+    )
+
+
 class TunnelHub:
     """The tunnel side of the app: channels, and the streams of connected clients.
 
@@ -48,22 +59,27 @@ class TunnelHub:
 
     def __init__(self, redis: RedisClient, settings: Settings, clock: Callable[[], float]) -> None:
         self.redis = redis
-        self.channels = Channels(
-            redis, max_events=settings.tunnel_buffer_max_events, max_age_s=settings.tunnel_buffer_max_age_s
-        )
+        self.channels = tunnel_store(redis, settings)
         self.ping_interval_s = settings.tunnel_ping_interval_s
         self.max_streams = settings.tunnel_max_streams
+        self.max_streams_per_channel = settings.tunnel_max_streams_per_channel
         self.clock = clock
         self.active = 0
         self.connected: Counter[str] = Counter()
 
-    def response(self, channel: Channel, after: str | None, fmt: Format) -> StreamingResponse:
+    def response(self, channel: Channel, resume: Resume | None, fmt: Format) -> StreamingResponse:
+        """The stream of ``channel`` from ``resume`` (None: live only, from the newest entry on)."""
         if self.active >= self.max_streams:
             raise TooManyStreams(f"{self.max_streams} tunnel streams are open; close one or raise the limit")
+        if self.connected[channel.name] >= self.max_streams_per_channel:
+            raise TooManyStreams(
+                f"{self.max_streams_per_channel} streams of this channel are open; close one "
+                "(RELAY_TUNNEL_MAX_STREAMS_PER_CHANNEL)"
+            )
         self.active += 1
         self.connected[channel.name] += 1
         tunnel_client_connected()
-        return _TunnelStream(self, channel.name, self.frames(channel, after, fmt))
+        return _TunnelStream(self, channel.name, self.frames(channel, resume, fmt))
 
     def stream_ended(self, channel: str) -> None:
         self.active -= 1
@@ -72,17 +88,24 @@ class TunnelHub:
             del self.connected[channel]
         tunnel_client_disconnected()
 
-    async def frames(self, channel: Channel, after: str | None, fmt: Format) -> AsyncGenerator[bytes, None]:
+    async def frames(self, channel: Channel, resume: Resume | None, fmt: Format) -> AsyncGenerator[bytes, None]:
         # Without a resume point the stream is live-only: it starts after the newest buffered entry.
-        cursor = after if after is not None else await self.channels.last_id(channel.name)
-        ready = {} if fmt == "smee" else {"mode": channel.mode, "ping_interval_s": self.ping_interval_s}
+        cursor = resume.cursor if resume is not None else await self.channels.last_id(channel.name)
+        await self.channels.touch(channel.name, int(self.clock() * 1000))
+        ready: dict[str, object] = {}
+        if fmt == "relay":
+            ready = {"mode": channel.mode, "ping_interval_s": self.ping_interval_s, "cursor": cursor}
+            if resume is not None and resume.lost:
+                ready["lost"] = resume.lost
+            if resume is not None and resume.dropped_before_ms:
+                ready["dropped_before_ms"] = resume.dropped_before_ms
         yield sse(orjson.dumps(ready), event="ready")
         next_ping = time.monotonic() + self.ping_interval_s
         while True:
             wait_s = min(next_ping - time.monotonic(), MAX_BLOCK_S)
             entries = await self.channels.read(channel.name, cursor, READ_COUNT, max(int(wait_s * 1000), 1))
             if entries:
-                for entry_id, message in await load(self.redis, channel, entries, self.clock()):
+                for entry_id, message in await load(self.channels, channel, entries, self.clock()):
                     cursor = entry_id
                     if message is None:
                         logger.warning("tunnel event expired before it was streamed", extra=kv(entry_id=entry_id))

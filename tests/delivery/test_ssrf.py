@@ -113,3 +113,29 @@ async def test_the_same_setup_reaches_the_subscriber_when_private_targets_are_al
         await wait_for(lambda: len(subscriber.received) == 1, what="the delivery")
 
     assert subscriber.received[0].headers["host"] == f"hooks.example:{port}"  # the original name, not the IP
+
+
+async def test_a_name_that_does_not_resolve_fails_as_a_connect_error_not_a_block(relay_factory: RelayFactory) -> None:
+    dns = SwitchingDNS()  # knows hooks.example only
+    async with relay_factory({"resolver": dns}, allow_private_targets="false") as relay:
+        await subscribe(relay, "https://typo.example/hook")
+        path = await callback_path(relay, "generic")
+        event_id = (await relay.post(path, json={"taskId": "dns", "status": "completed"})).json()["event_id"]
+
+        async def attempts() -> list[dict[str, object]]:
+            deliveries = (await relay.get(f"/v1/events/{event_id}", headers=ADMIN)).json()["deliveries"]
+            if not deliveries:
+                return []
+            found = (await relay.get(f"/v1/deliveries/{deliveries[0]['id']}", headers=ADMIN)).json()
+            records: list[dict[str, object]] = found["attempts"]
+            return records
+
+        for _ in range(100):
+            if await attempts():
+                break
+            await asyncio.sleep(0.02)
+        records = await attempts()
+
+    assert records and records[0]["outcome"] == "connect_error"
+    assert "could not be resolved" in str(records[0]["error"])
+    assert "typo.example" in dns.lookups

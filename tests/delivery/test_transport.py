@@ -9,7 +9,13 @@ from contextlib import asynccontextmanager
 import pytest
 
 from relay.delivery.targets import TargetGuard
-from relay.delivery.transport import DeliveryClient, ProtocolFailed
+from relay.delivery.transport import (
+    RESPONSE_KEEP_BYTES,
+    RESPONSE_READ_BYTES,
+    ConnectFailed,
+    DeliveryClient,
+    ProtocolFailed,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +115,51 @@ async def test_a_connection_cut_mid_answer_fails_and_headers_that_would_inject_a
         with pytest.raises(ProtocolFailed):
             await http.post(url, {"x-evil": "a\r\nHost: other"}, b"{}")
         await http.aclose()
+
+
+async def test_a_malformed_answer_fails_and_its_connection_is_not_reused() -> None:
+    answers = {1: b"HTTP/1.1 twohundred OK\r\n\r\n", 2: OK}
+    async with raw_server(lambda n: answers.get(n)) as (url, _):
+        http = client()
+        with pytest.raises(ProtocolFailed, match="malformed response"):
+            await http.post(url, {}, b"{}")
+        answer = await http.post(url, {}, b"{}")
+        await http.aclose()
+    assert answer.status_code == 200  # positive control: the same server, well-formed, is read
+    assert http.connections_opened == 2
+
+
+async def test_an_oversized_answer_keeps_its_first_bytes_and_closes_the_connection() -> None:
+    size = RESPONSE_READ_BYTES * 4
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+    async with raw_server(lambda n: big if n == 1 else OK) as (url, _):
+        http = client()
+        first = await http.post(url, {}, b"{}")
+        second = await http.post(url, {}, b"{}")
+        await http.aclose()
+    assert (first.status_code, first.body) == (200, b"x" * RESPONSE_KEEP_BYTES)
+    # Not read to its end, so not reusable: the second request went on a new connection.
+    assert (second.status_code, http.connections_opened) == (200, 2)
+
+
+async def test_nothing_listening_is_connect_failed() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()  # the port is free again: a connect is refused
+    http = client()
+    with pytest.raises(ConnectFailed, match="could not connect"):
+        await http.post(f"http://127.0.0.1:{port}/hook", {}, b"{}")
+    await http.aclose()
+
+
+async def test_a_full_idle_pool_evicts_the_connection_unused_longest() -> None:
+    async with raw_server(lambda n: OK) as (first_url, _), raw_server(lambda n: OK) as (second_url, _):
+        http = DeliveryClient(TargetGuard(allow_private=True), max_connections=1, connect_timeout_s=1)
+        await http.post(first_url, {}, b"{}")
+        await http.post(second_url, {}, b"{}")  # the pool holds one: the first server's connection is closed
+        await http.post(second_url, {}, b"{}")  # positive control: the kept one is reused
+        assert http.connections_opened == 2
+        await http.post(first_url, {}, b"{}")
+        await http.aclose()
+    assert http.connections_opened == 3

@@ -31,6 +31,8 @@ FAST_TASKS = {
     "delivery_lease_s": "2",
     "worker_poll_s": "0.02",
     "shutdown_grace_s": "1",
+    # A machine busy with other work must not turn a callback into a 503 (the provider's retries are compressed too).
+    "store_timeout_s": "3",
 }
 
 

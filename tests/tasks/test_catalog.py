@@ -131,3 +131,12 @@ def test_polling_backs_off_to_its_cap_and_honours_retry_after() -> None:
     assert schedule.next_poll_ms(0, 0, retry_after_s=90, rand=fixed) == 90_000
     assert schedule.deadlines("kie", 0) == (600_000, 3_600_000)
     assert schedule.deadlines("kie", 0, deadline_s=5, horizon_s=1) == (5_000, 35_000)  # at least one poll
+
+
+def test_piapi_get_task() -> None:  # piapi.ai/docs/dream-machine/get-task
+    body = {"code": 200, "message": "success", "data": {"task_id": "f7a6", "model": "luma", "status": "completed",
+            "input": {}, "output": {"video": {"url": "https://img.theapi.app/x.mp4"}},
+            "error": {"code": 0, "message": ""}}}  # fmt: skip
+    assert read("piapi", "-", body)[:2] == ("succeeded", None)
+    assert "https://img.theapi.app/x.mp4" in read("piapi", "-", body)[2]
+    assert read("piapi", "-", {"code": 404, "message": "task not found"})[1] == "code 404: task not found"

@@ -75,11 +75,15 @@ async def test_a_rejected_key_is_recorded_without_the_key_and_the_task_keeps_pol
         await client.post("/v1/tasks", json=kie_task(task_id, deadline_s=0.2))
         await wait_for(lambda: len(sim.simulator.log.status_calls) >= 3, 10, "three polls")
         task = (await client.get(f"/v1/tasks/kie/{task_id}")).json()["task"]  # the first two are recorded by now
+        scraped = (await client.get("/metrics")).text
     assert task["status"] == "polling" and task["polls"] >= 2
     assert task["last_error"].startswith("HTTP 401") and "***" in task["last_error"]
     assert "wrong-" + SIM_KEY in sim.simulator.log.keys_seen  # the provider did get (and echo) it
-    assert "task polled provider=kie" in caplog.text
-    assert SIM_KEY not in caplog.text and SIM_KEY not in str(task)
+    polled = [record for record in caplog.records if record.getMessage() == "task polled"]
+    assert polled and all(record.__dict__["fields"]["provider"] == "kie" for record in polled)
+    logged = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
+    assert SIM_KEY not in logged and SIM_KEY not in str(task)
+    assert 'relay_task_polls_total{outcome="error",provider="kie"}' in scraped
 
 
 async def test_without_a_key_the_task_is_overdue_then_times_out(

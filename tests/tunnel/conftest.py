@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -52,11 +53,16 @@ class Target:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     secret: str | None = None
+    # Requests whose body contains a key are answered only after that many seconds (a slow or hung local server).
+    delays: dict[bytes, float] = field(default_factory=dict)
 
 
 def target_app(target: Target) -> Starlette:
     async def record(request: Request) -> Response:
         body = await request.body()
+        delay_s = next((delay for key, delay in target.delays.items() if key in body), 0.0)
+        if delay_s:
+            await asyncio.sleep(delay_s)
         item = Received(
             request.method, request.url.path, request.url.query, dict(request.headers), body, time.perf_counter()
         )
@@ -92,14 +98,14 @@ class RelayProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> RelayProcess:
+    def start(self, timeout_s: float = 30.0) -> RelayProcess:
         args = [sys.executable, "-m", "uvicorn", "relay.app:create_app", "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         # Open SSE streams never finish on their own: do not let them hold a shutdown for long.
         args += ["--timeout-graceful-shutdown", "1"]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(self._ready, 15, "the relay process to answer")
+        wait_for(self._ready, timeout_s, "the relay process to answer")
         return self
 
     def _ready(self) -> bool:
@@ -134,6 +140,8 @@ def relay_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
         "RELAY_DATA_DIR": str(tmp_path / "data"),
         "RELAY_STORE_TIMEOUT_S": "2",
         "RELAY_TUNNEL_PING_INTERVAL_S": "0.2",
+        # `relay tunnel` saves its channels here (never in the real ~/.config).
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
 
 
@@ -179,9 +187,13 @@ class TunnelProcess:
         return "\n".join(self.lines)
 
     def value_of(self, label: str, field: int = 1) -> str:
-        wait_for(lambda: any(line.startswith(label) for line in self.lines), 10, f"{label!r} in the output")
+        # Generous: starting Python takes seconds on a loaded machine.
+        wait_for(lambda: any(line.startswith(label) for line in self.lines), 30, f"{label!r} in the output")
         line = next(line for line in self.lines if line.startswith(label))
         return line.split()[field]
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        wait_for(lambda: any(line.startswith("ready") for line in self.lines), timeout_s, "the tunnel to be ready")
 
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)

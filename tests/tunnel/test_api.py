@@ -22,18 +22,22 @@ async def test_channels_are_created_listed_and_deleted(client: httpx.AsyncClient
     assert len(channel["channel"]) >= 32  # 24 random bytes, URL-safe base64: 192 bits
     assert channel["secret"].startswith("whsec_")
     assert channel["stream_url"] == f"https://relay.test/v1/tunnels/{channel['channel']}/stream"
-    assert channel["smee_url"] == f"https://relay.test/t/{channel['channel']}"
+    assert channel["webhook_url"] == f"https://relay.test/t/{channel['channel']}"
+    assert channel["read_secret"].startswith("trk_") and len(channel["read_secret"]) >= 32
+    assert channel["smee_url"] == f"https://relay.test/t/{channel['channel']}?key={channel['read_secret']}"
     assert channel["filter"] == {"providers": ["kie"], "types": [], "tags": ["order-42"]}
     listed = (await client.get("/v1/tunnels", headers=ADMIN)).json()["data"]
     assert [item["channel"] for item in listed] == [channel["channel"]]
-    assert "secret" not in listed[0]  # shown once, at creation
+    assert "secret" not in listed[0] and "read_secret" not in listed[0]  # shown once, at creation
+    assert "smee_url" not in listed[0]  # it holds the read secret
 
     assert (await client.delete(f"/v1/tunnels/{channel['channel']}", headers=ADMIN)).status_code == 204
     assert (await client.delete(f"/v1/tunnels/{channel['channel']}", headers=ADMIN)).status_code == 404
     assert (await client.get("/v1/tunnels", headers=ADMIN)).json()["data"] == []
     sync = redis.Redis.from_url(redis_url)
     try:
-        assert not sync.exists(keys.tunnels(), keys.tunnel_buffer(channel["channel"]))
+        name = channel["channel"]
+        assert not sync.exists(keys.tunnels(), keys.tunnel_buffer(name), keys.tunnel_state(name), keys.tunnels_used())
     finally:
         sync.close()
 
@@ -64,6 +68,8 @@ async def test_bad_channel_requests_are_400(client: httpx.AsyncClient, body: obj
 async def test_a_stream_of_an_unknown_channel_is_404_and_a_bad_resume_id_400(client: httpx.AsyncClient) -> None:
     channel = (await client.post("/v1/tunnels", json={}, headers=ADMIN)).json()["channel"]
 
-    assert (await client.get("/v1/tunnels/nope/stream")).status_code == 404
-    bad = await client.get(f"/v1/tunnels/{channel}/stream", headers={"last-event-id": "x; DROP"})
+    assert (await client.get("/v1/tunnels/nope/stream", headers=ADMIN)).status_code == 404
+    bad = await client.get(f"/v1/tunnels/{channel}/stream", headers={**ADMIN, "last-event-id": "x; DROP"})
     assert bad.status_code == 400
+    bad_start = await client.get(f"/v1/tunnels/{channel}/stream", headers=ADMIN, params={"start": "yesterday"})
+    assert bad_start.status_code == 400

@@ -79,7 +79,7 @@ def test_stock_smee_client_forwards_posted_webhooks_and_routed_events(
     smee(created["smee_url"])
 
     posted = httpx.post(
-        f"{created['smee_url']}?delivery=7",
+        f"{created['webhook_url']}?delivery=7",
         content=b'{ "action": "opened", "number": 42 }',
         headers={"content-type": "application/json", "x-github-event": "issues"},
     )

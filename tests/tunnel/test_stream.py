@@ -28,7 +28,7 @@ def serve(settings: Settings) -> AbstractContextManager[str]:
 async def read_stream(url: str, headers: dict[str, str], until: Callable[[list[Any]], bool]) -> list[Any]:
     """(event, id, data) tuples until ``until`` says enough (bounded by a 5 s deadline)."""
     seen: list[Any] = []
-    async with httpx.AsyncClient() as http, http.stream("GET", url, headers=headers) as response:
+    async with httpx.AsyncClient() as http, http.stream("GET", url, headers={**ADMIN, **headers}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         deadline = time.monotonic() + 5

@@ -1,0 +1,132 @@
+"""``relay tunnel``: the command line of the tunnel client (registered in :mod:`relay.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from urllib.parse import urlsplit
+
+import click
+
+from relay.config import CliSettings, SettingsError
+from relay.providers import PROVIDER_NAMES
+
+TUNNEL_HELP = (
+    "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
+    "byte-exact. Running the same command again resumes where the last run stopped (same channel, same whsec_ "
+    "secret, nothing lost in between)."
+)
+DURATION = re.compile(r"(\d+)\s*([smhd])")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def http_url(value: str, what: str) -> str:
+    """``value`` if it is an absolute http(s) URL; a one-line usage error naming it otherwise."""
+    try:
+        parsed = urlsplit(value)
+        parsed.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL (like http://localhost:3000/webhooks)", param_hint=what
+        )
+    return value
+
+
+def since_ms(value: str, now_s: float) -> int:
+    match = DURATION.fullmatch(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 1h or 2d", param_hint="--since")
+    return int((now_s - int(match[1]) * UNIT_S[match[2]]) * 1000)
+
+
+def admin_token(local: CliSettings) -> str | None:
+    token = local.admin_token or None
+    token_file = local.data_dir / "admin_token"
+    if token is None and token_file.exists():
+        token = token_file.read_text().strip()
+    return token
+
+
+@click.command("tunnel", help=TUNNEL_HELP)
+@click.option(
+    "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
+)
+@click.option("--server", default=None, help="The relay's URL  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]")
+@click.option("--channel", default=None, help="Stream this existing channel instead of the one saved for this command.")
+@click.option(
+    "--key", "read_secret", default=None, help="The read secret of --channel (not needed with the admin token)."
+)
+@click.option(
+    "--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES), help="Only this provider (repeatable)."
+)
+@click.option("--raw", is_flag=True, help="Forward the provider's original requests instead of signed events.")
+@click.option(
+    "--since",
+    default=None,
+    help="Start with what arrived this long ago (90s, 15m, 1h, 2d), not where the last run stopped.",
+)
+@click.option("--from-now", is_flag=True, help="Skip what is buffered: forward only events from now on.")
+@click.option("--resend-failed", is_flag=True, help="First send again the events earlier runs gave up on.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 256), default=16, show_default=True, help="Local requests in flight."
+)
+def tunnel(
+    forward_to: str,
+    server: str | None,
+    channel: str | None,
+    read_secret: str | None,
+    providers: tuple[str, ...],
+    raw: bool,
+    since: str | None,
+    from_now: bool,
+    resend_failed: bool,
+    concurrency: int,
+) -> None:
+    import httpx
+
+    from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
+    from relay.tunnel.state import TunnelState, default_path
+
+    try:
+        local = CliSettings.from_environ(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    server = http_url(server or local.public_url or f"http://127.0.0.1:{local.port}", "--server")
+    http_url(forward_to, "--forward-to")
+    if since is not None and from_now:
+        raise click.UsageError("--since and --from-now choose different starts: pass one")
+    start = "now" if from_now else f"since:{since_ms(since, time.time())}" if since is not None else "position"
+    options = TunnelOptions(
+        server=server,
+        forward_to=forward_to,
+        admin_token=admin_token(local),
+        channel=channel,
+        read_secret=read_secret,
+        providers=providers,
+        raw=raw,
+        start=start,
+        resend_failed=resend_failed,
+        concurrency=concurrency,
+    )
+    state = TunnelState(default_path(local.config_home))
+    client: TunnelClient | None = None
+
+    async def run() -> None:
+        nonlocal client
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            client = TunnelClient(http, options, state=state, echo=lambda line: click.echo(line))
+            await client.run(all_providers=tuple(PROVIDER_NAMES))
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except TunnelError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if client is not None and client.ready:
+            click.echo(f"relay tunnel: stopped after forwarding {client.forwarded} events", err=True)
