@@ -68,6 +68,7 @@ def test_good_settings_reach_the_commands(tmp_path: Path) -> None:
     assert (local.port, local.web_concurrency, local.log_level, local.data_dir) == (8123, 2, "debug", tmp_path)
 
 
+@pytest.mark.timeout(120)  # starts relay processes: slow to import on a loaded machine
 def test_serve_runs_on_an_embedded_redis_and_keeps_data_across_restarts(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("RELAY_") and key != "REDIS_URL"}
     env["RELAY_DATA_DIR"] = str(tmp_path / "data")

@@ -67,6 +67,7 @@ def test_an_unsupervised_one_stays_down(tmp_path: Path) -> None:
         assert redis_pid(server.url) is None
 
 
+@pytest.mark.timeout(120)  # starts relay processes: slow to import on a loaded machine
 def test_relay_serve_acknowledges_callbacks_again_after_its_redis_is_killed(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("RELAY_") and key != "REDIS_URL"}
     env.update(RELAY_DATA_DIR=str(tmp_path / "data"), RELAY_WORKER="false", RELAY_TUNNEL_ROUTER="false")

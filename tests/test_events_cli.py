@@ -67,6 +67,7 @@ def test_nothing_yet_is_said_and_a_wrong_token_is_explained(relay: str) -> None:
     assert refused.exit_code == 1 and "401" in refused.output and "RELAY_ADMIN_TOKEN" in refused.output
 
 
+@pytest.mark.timeout(120)  # starts relay processes: slow to import on a loaded machine
 def test_follow_prints_each_new_event_once(relay: str, tmp_path: Path) -> None:
     before = send(relay, "generic", {"taskId": "old", "status": "completed"})
     out_path = tmp_path / "out.txt"
