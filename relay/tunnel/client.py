@@ -290,8 +290,8 @@ class TunnelClient:
                 group.create_task(self._ack_loop())
                 await self._stream_loop(group)
         finally:
+            self.local.close()
             await self.flush()
-            await self.local.aclose()
 
     async def _stream_loop(self, group: asyncio.TaskGroup) -> None:
         attempt = 0

@@ -50,6 +50,7 @@ class LocalTarget:
         self.query = parts.query
         self.tls = tls
         self._idle: list[_Connection] = []
+        self._open: set[asyncio.StreamWriter] = set()  # every connection not yet closed, in use or idle
 
     def target(self, query: str) -> bytes:
         joined = "&".join(part for part in (self.query, query) if part)
@@ -101,6 +102,7 @@ class LocalTarget:
             self._close(connection)
         context = (self.tls or ssl.create_default_context()) if self.https else None
         reader, writer = await asyncio.open_connection(self.host, self.port, ssl=context, limit=READ_BYTES)
+        self._open.add(writer)
         return _Connection(reader, writer, h11.Connection(our_role=h11.CLIENT)), False
 
     async def _exchange(
@@ -135,8 +137,11 @@ class LocalTarget:
     def _close(self, connection: _Connection | None) -> None:
         if connection is not None:
             connection.writer.close()
+            self._open.discard(connection.writer)
 
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.writer.close()
+    def close(self) -> None:
+        """Close every connection now (synchronous: it must run even in a cancelled task's cleanup)."""
+        self._idle = []
+        writers, self._open = self._open, set()
+        for writer in writers:
+            writer.close()
