@@ -163,7 +163,9 @@ async def test_tunnels_page_counts_connected_clients_without_showing_channel_nam
             channel = created["channel"]
             await log_in(client)
             before = (await client.get("/dashboard/tunnels")).text
-            async with client.stream("GET", f"/v1/tunnels/{channel}/stream") as stream:
+            # Reading a channel needs its read secret (its name only accepts webhooks).
+            reader = {"Authorization": f"Bearer {created['read_secret']}"}
+            async with client.stream("GET", f"/v1/tunnels/{channel}/stream", headers=reader) as stream:
                 lines = stream.aiter_lines()  # kept referenced: a collected iterator would close the stream
                 await anext(lines)  # the stream is open once its first frame arrives
                 during = (await client.get("/dashboard/tunnels")).text
