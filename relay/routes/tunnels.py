@@ -52,12 +52,13 @@ async def _channel(request: Request) -> Channel:
 
 async def _readable(request: Request) -> Channel:
     """The channel, if the request holds its read secret or the admin token (bearer, or ``?key=`` for smee)."""
-    channel = await _channel(request)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     presented = given.strip() if scheme.lower() == "bearer" else request.query_params.get("key", "")
     admin = str(request.state.settings.admin_token)
     is_admin = hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), hashlib.sha256(admin.encode()).digest())
-    if not presented or not (is_admin or channel.can_read(presented)):
+    # Without valid credentials an unknown channel is a 401 like a known one: no probing which names exist.
+    channel = await _channel(request) if is_admin else await _store(request).get(request.path_params["channel"])
+    if channel is None or not presented or not (is_admin or channel.can_read(presented)):
         raise Unauthorized(
             "reading a tunnel channel needs its read secret or the admin token: `Authorization: Bearer <secret>` "
             "(or ?key=<secret> on /t/<channel>); the channel's URL alone only accepts webhooks"
