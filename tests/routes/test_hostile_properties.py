@@ -111,4 +111,5 @@ def test_every_adapter_stores_every_body(make_settings: Callable[..., Settings])
 
     # Positive control: the strategy reaches both readings and refusals, not just one of them.
     assert len(fresh) > 100
-    assert "callback.unrecognized" in fresh and len(set(fresh)) >= 3
+    # Bodies reached the adapters' readings (some became task events), not only the unrecognized path.
+    assert "callback.unrecognized" in fresh and set(fresh) - {"callback.unrecognized"}
