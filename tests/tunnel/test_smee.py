@@ -100,6 +100,9 @@ def test_smee_endpoints_refuse_unknown_channels_and_plain_gets(relay_factory: Ca
     created = httpx.post(f"{relay.url}/v1/tunnels", json={}, headers=ADMIN).json()
 
     assert httpx.post(f"{relay.url}/t/not-a-channel", json={"a": 1}).status_code == 404
-    assert httpx.get(f"{relay.url}/t/not-a-channel", headers={"accept": "text/event-stream"}).status_code == 404
+    # Reading: without credentials an unknown channel is refused like a known one; the admin token learns it is unknown.
+    stream = {"accept": "text/event-stream"}
+    assert httpx.get(f"{relay.url}/t/not-a-channel", headers=stream).status_code == 401
+    assert httpx.get(f"{relay.url}/t/not-a-channel", headers={**stream, **ADMIN}).status_code == 404
     plain = httpx.get(created["smee_url"])
     assert plain.status_code == 406 and plain.json()["error"]["code"] == "not_acceptable"
