@@ -131,7 +131,10 @@ class Simulator:
             await asyncio.sleep(duration * 0.5)
             self._advance(task)
             self._spawn(self._send(task, "progress", self._body(task)))
-        await asyncio.sleep(max(0.0, task.created_s + duration - self.clock()))
+        # The task's clock (wall time) and asyncio's (monotonic) drift apart: sleep until the task's clock says done,
+        # or an early wake-up would find the task still running and send no final callback at all.
+        while (remaining := task.created_s + duration - self.clock()) > 0:
+            await asyncio.sleep(remaining)
         self._advance(task)
         body = self._body(task)
         for copy in range(1 + self.config.duplicates):
