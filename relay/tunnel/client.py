@@ -440,6 +440,11 @@ class TunnelClient:
             ok = response.status_code == 200
         except httpx.HTTPError:
             ok = False
+        except BaseException:
+            # Cancelled mid-request (Ctrl-C while the periodic ack was in flight): the flush on the way out must still
+            # send this position, or the next run forwards these events again. Sending it twice is harmless.
+            progress.dirty = True
+            raise
         if ok:
             del progress.failed[: len(failed)]
         else:
