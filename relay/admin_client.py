@@ -8,12 +8,14 @@ messages that say which server and which token were used.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from relay.config import CliSettings, SettingsError
+
+if TYPE_CHECKING:
+    import httpx
 
 SERVER_OPTION = click.option(
     "--server", default=None, help="The running relay  [default: $RELAY_PUBLIC_URL or http://127.0.0.1:$PORT]"
@@ -44,12 +46,16 @@ def server_url(server: str | None) -> str:
 
 
 def admin_client(server: str | None) -> httpx.Client:
+    import httpx
+
     token, _ = admin_token()
     return httpx.Client(base_url=server_url(server), headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def call(server: str | None, method: str, path: str, **kwargs: Any) -> Any:
     """One admin API request; its JSON answer, or a ClickException saying what went wrong."""
+    import httpx
+
     with admin_client(server) as client:
         try:
             response = client.request(method, path, **kwargs)

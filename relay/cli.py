@@ -10,21 +10,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-import uvicorn
 
 from relay import __version__
-from relay.actions import callback_url
 from relay.admin_client import SERVER_OPTION, call
 from relay.config import CliSettings, Settings, SettingsError
-from relay.embedded import EmbeddedRedis, local_secrets
 from relay.events_cli import events
-from relay.httpserver import HeaderTimeoutProtocolFactory
 from relay.logs import logging_config
-from relay.providers import PROVIDER_NAMES
+from relay.names import PROVIDER_NAMES
 from relay.simulate.cli import simulate
 from relay.tasks.cli import tasks
-from relay.tokens import CallbackTokens
 from relay.tunnel.cli import tunnel
+
+# Every command imports what it runs on (uvicorn, Redis, the app, the stores) inside its function: `relay tunnel`
+# and `relay --help` start without the web stack (tests/tunnel/test_startup.py).
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
@@ -40,6 +38,8 @@ def cli_settings(environ: Mapping[str, str]) -> CliSettings:
 
 def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment completed for local use: secrets missing from it come from (or go to) the data dir."""
+    from relay.embedded import local_secrets
+
     completed = dict(environ)
     local = cli_settings(environ)
     if not local.redis_url:
@@ -61,6 +61,8 @@ def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool
 
     ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
     """
+    from relay.embedded import EmbeddedRedis
+
     local = cli_settings(environ)
     if local.redis_url:
         yield False
@@ -84,6 +86,7 @@ def cli() -> None:
 )
 def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
+    from relay.httpserver import HeaderTimeoutProtocolFactory
 
     environ = local_environ(os.environ)
     local = cli_settings(environ)
@@ -135,6 +138,8 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
+    import uvicorn
+
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         options.setdefault("log_config", None)
@@ -157,6 +162,9 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     help="Point the URL at the local relay on this port  [default: $RELAY_PUBLIC_URL, else port $PORT or 8000]",
 )
 def url(provider: str, tag: str | None, server: str | None, port: int | None) -> None:
+    from relay.actions import callback_url
+    from relay.tokens import CallbackTokens
+
     if server is not None:
         click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
         return

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import click
 
 from relay.config import CliSettings, SettingsError
-from relay.providers import PROVIDER_NAMES
+from relay.names import PROVIDER_NAMES
 
 TUNNEL_HELP = (
     "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
