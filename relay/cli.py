@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging.config
+import logging
 import os
 import signal
 from collections.abc import Iterator, Mapping
@@ -15,7 +15,6 @@ from relay import __version__
 from relay.admin_client import SERVER_OPTION, call
 from relay.config import CliSettings, Settings, SettingsError
 from relay.events_cli import events
-from relay.logs import logging_config
 from relay.names import PROVIDER_NAMES
 from relay.simulate.cli import simulate
 from relay.tasks.cli import tasks
@@ -46,6 +45,17 @@ def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
         for name, value in local_secrets(local.data_dir).items():
             completed.setdefault(name, value)
     return completed
+
+
+def configure_logging(local: CliSettings) -> dict[str, Any]:
+    """The processes' logging (``relay serve`` and ``relay worker``); returns the configuration for uvicorn."""
+    import logging.config
+
+    from relay.logs import logging_config
+
+    log_config = logging_config(local.log_level, local.log_format)
+    logging.config.dictConfig(log_config)
+    return log_config
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -90,8 +100,7 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
 
     environ = local_environ(os.environ)
     local = cli_settings(environ)
-    log_config = logging_config(local.log_level, local.log_format)
-    logging.config.dictConfig(log_config)
+    log_config = configure_logging(local)
     port = port if port is not None else local.port
     workers = workers if workers is not None else local.web_concurrency
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
@@ -209,7 +218,7 @@ def worker() -> None:
 
     environ = local_environ(os.environ)
     local = cli_settings(environ)
-    logging.config.dictConfig(logging_config(local.log_level, local.log_format))
+    configure_logging(local)
 
     async def run(settings: Settings) -> None:
         client = open_redis(settings)
