@@ -288,11 +288,21 @@ def subscriptions_remove(subscription_id: str, server: str | None) -> None:
     click.echo(f"removed {subscription_id}")
 
 
-@cli.command(help="Deliver a stored event again to its subscribers (or to one, with --subscription).")
+@cli.command(
+    help="Deliver a stored event again to its subscribers (or to one, with --subscription), or put it into a "
+    "tunnel channel (--channel) for `relay tunnel` to forward."
+)
 @click.argument("event_id")
 @click.option("--subscription", "subscription_id", default=None, help="Only to this subscription.")
+@click.option("--channel", default=None, help="Into this tunnel channel's buffer instead of to subscriptions.")
 @SERVER_OPTION
-def replay(event_id: str, subscription_id: str | None, server: str | None) -> None:
+def replay(event_id: str, subscription_id: str | None, channel: str | None, server: str | None) -> None:
+    if channel is not None:
+        if subscription_id is not None:
+            raise click.UsageError("--subscription and --channel send to different places: pass one")
+        result = call(server, "POST", f"/v1/events/{event_id}/replay", json={"channel": channel})
+        click.echo(f"{event_id} -> tunnel channel, entry {result['entry_id']}")
+        return
     body = {"subscription_id": subscription_id} if subscription_id else {}
     result = call(server, "POST", f"/v1/events/{event_id}/replay", json=body)
     for delivery in result["deliveries"]:
