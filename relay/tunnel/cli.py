@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import ssl
 import time
@@ -11,7 +10,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from relay.config import CliSettings, SettingsError
+from relay.admin_client import cli_settings, find_admin_token, server_url
 from relay.names import PROVIDER_NAMES
 
 TUNNEL_HELP = (
@@ -54,14 +53,6 @@ def verification(server: str) -> ssl.SSLContext | bool:
     return True if urlsplit(server).scheme == "https" else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-def admin_token(local: CliSettings) -> str | None:
-    token = local.admin_token or None
-    token_file = local.data_dir / "admin_token"
-    if token is None and token_file.exists():
-        token = token_file.read_text().strip()
-    return token
-
-
 @click.command("tunnel", help=TUNNEL_HELP)
 @click.option(
     "--forward-to", required=True, help="Local URL that receives every event, e.g. http://localhost:3000/hooks."
@@ -102,11 +93,8 @@ def tunnel(
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
     from relay.tunnel.state import TunnelState, default_path
 
-    try:
-        local = CliSettings.from_environ(os.environ)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
-    server = http_url(server or local.public_url or f"http://127.0.0.1:{local.port}", "--server")
+    local = cli_settings()
+    server = http_url(server_url(server), "--server")
     http_url(forward_to, "--forward-to")
     if since is not None and from_now:
         raise click.UsageError("--since and --from-now choose different starts: pass one")
@@ -114,7 +102,7 @@ def tunnel(
     options = TunnelOptions(
         server=server,
         forward_to=forward_to,
-        admin_token=admin_token(local),
+        admin_token=token[0] if (token := find_admin_token()) else None,
         channel=channel,
         read_secret=read_secret,
         providers=providers,

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
+from relay.admin_client import describe, relay_error, unreachable
 from relay.tunnel.forward import ForwardError, LocalTarget
 from relay.tunnel.output import clean, event_line, size_text
 from relay.tunnel.state import SavedChannel, TunnelState, state_key
@@ -188,7 +189,7 @@ class TunnelClient:
         try:
             return await self.http.request(method, f"{self.server}{path}", timeout=API_TIMEOUT, **kwargs)
         except httpx.HTTPError as exc:
-            raise TunnelError(f"cannot reach the relay at {self.server}: {describe(exc)}") from exc
+            raise TunnelError(unreachable(self.server, exc)) from exc
 
     def _admin(self, why: str) -> dict[str, str]:
         if not self.options.admin_token:
@@ -485,15 +486,5 @@ class TunnelClient:
         return datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
 
 
-def describe(exc: Exception) -> str:
-    """One line about a transport error: its kind, and its message when it has one."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def error_text(response: httpx.Response) -> str:
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:200]
-    return clean(f"{response.status_code} {message}", 240)
+    return clean(f"{response.status_code} {relay_error(response)}", 240)
