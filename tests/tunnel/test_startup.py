@@ -33,6 +33,10 @@ NOT_IMPORTED = (
     "relay.actions",
     "relay.store",
     "relay.providers",
+    # Optional packages of httpx and httpcore, installed here by test tools (relay.tunnel.cli.import_httpx).
+    "trio",
+    "rich",
+    "pygments",
 )
 # Writes the imported modules when the process exits (after Ctrl-C, `relay tunnel` returns normally).
 RECORD_MODULES = (
