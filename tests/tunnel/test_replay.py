@@ -10,8 +10,10 @@ from collections.abc import Callable
 import httpx
 import orjson
 import pytest
+from click.testing import CliRunner
 from standardwebhooks import Webhook
 
+from relay.cli import cli
 from relay.config import Settings
 from tests.conftest import ADMIN
 from tests.tunnel.conftest import ROOT, RelayProcess, Target, TunnelProcess, callback_url, wait_for
@@ -111,3 +113,8 @@ async def test_replay_to_an_event_mode_channel_streams_it_signed_and_refuses_bad
         "no admin token": 401,
     }
     assert "nope" not in refused["unknown channel"].text  # a channel name is a credential: never echoed
+
+
+def test_relay_replay_takes_a_subscription_or_a_channel_not_both() -> None:
+    both = CliRunner().invoke(cli, ["replay", "evt_x", "--channel", "c", "--subscription", "sub_x"])
+    assert both.exit_code == 2 and "--subscription and --channel send to different places" in both.output
