@@ -371,10 +371,15 @@ PATHS.update(
         },
         "/v1/events/{event_id}/replay": {
             "post": operation(
-                "Deliver a stored event again, to all matching subscriptions or one",
+                "Deliver a stored event again, to all matching subscriptions or one, or into a tunnel channel",
                 {200: ("the new deliveries", JSON_OBJECT), 400: BAD, 404: NOT_FOUND},
                 parameters=[param("event_id", "path", {"type": "string"})],
-                body={"application/json": {"type": "object", "properties": {"subscription_id": {"type": "string"}}}},
+                body={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {"subscription_id": {"type": "string"}, "channel": {"type": "string"}},
+                    }
+                },
                 admin=True,
             )
         },
