@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-import sys
 import time
 from urllib.parse import urlsplit
 
@@ -19,10 +18,6 @@ TUNNEL_HELP = (
     "byte-exact. Running the same command again resumes where the last run stopped (same channel, same whsec_ "
     "secret, nothing lost in between)."
 )
-# Optional packages httpx and httpcore load when they are installed, which a tunnel never uses: httpx's own command
-# line (rich, pygments) and trio. Neither is a relay dependency (test tools bring them); where present they took
-# half of `relay tunnel`'s start-up. They are imported as if absent, a case both libraries handle.
-UNUSED_OPTIONAL = ("httpx._main", "trio")
 DURATION = re.compile(r"(\d+)\s*([smhd])")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -46,22 +41,6 @@ def since_ms(value: str, now_s: float) -> int:
     if match is None:
         raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 1h or 2d", param_hint="--since")
     return int((now_s - int(match[1]) * UNIT_S[match[2]]) * 1000)
-
-
-def import_httpx() -> None:
-    """Import httpx and httpcore without :data:`UNUSED_OPTIONAL`, which are importable again afterwards."""
-    if "httpx" in sys.modules or "httpcore" in sys.modules:
-        return  # already loaded (a caller in the same process): nothing to save
-    blocked = [name for name in UNUSED_OPTIONAL if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment] # None: "not installed" to the import system
-    try:
-        import httpcore  # noqa: F401 -- httpx imports it with the first client; here, while trio is left out
-        import httpx  # noqa: F401
-    finally:
-        for name in blocked:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
 
 
 def verification(server: str) -> ssl.SSLContext | bool:
@@ -109,7 +88,6 @@ def tunnel(
     resend_failed: bool,
     concurrency: int,
 ) -> None:
-    import_httpx()
     import httpx
 
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions

@@ -33,10 +33,6 @@ NOT_IMPORTED = (
     "relay.actions",
     "relay.store",
     "relay.providers",
-    # Optional packages of httpx and httpcore, installed here by test tools (relay.tunnel.cli.import_httpx).
-    "trio",
-    "rich",
-    "pygments",
 )
 # Writes the imported modules when the process exits (after Ctrl-C, `relay tunnel` returns normally).
 RECORD_MODULES = (
