@@ -27,13 +27,14 @@ import redis
 
 from bench.delivery import relay_worker
 from bench.harness import Options, SectionResult, available_stacks, stop_process, unused_port, uvicorn_server, web_env
+from relay import ids
 from relay.embedded import EmbeddedRedis
 from relay.store import keys
 from relay.tokens import CallbackTokens
 
 NAME = "assets"
 MB = 1024 * 1024
-RUNS = (("1,000 x 1 MB", 1000, MB), ("10 x 500 MB", 10, 500 * MB))
+SMALL, LARGE = MB, 500 * MB
 
 
 def _rss_mb(pid: int) -> float:
@@ -69,7 +70,7 @@ def _settled(client: redis.Redis, event_ids: list[str]) -> tuple[int, int]:
     """(events whose copy is settled, of which failed)."""
     with client.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
-            pipe.hget(keys.event(0, event_id), "assets")
+            pipe.get(keys.event_assets(ids.partition_of(event_id) or 0, event_id))
         rows = pipe.execute()
     done = failed = 0
     for raw in rows:
@@ -153,11 +154,13 @@ def run(options: Options) -> SectionResult:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-assets-") as raw_tmp:
         tmp = Path(raw_tmp)
-        for label, count, size in RUNS:
+        runs = [(f"{options.assets_small:,} x 1 MB", options.assets_small, SMALL),
+                (f"{options.assets_large:,} x 500 MB", options.assets_large, LARGE)]  # fmt: skip
+        for label, count, size in runs:
             rows.append(_one("local", label, count, size, tmp, None))
             print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
         with moto(tmp) as s3_url:
-            for label, count, size in RUNS:
+            for label, count, size in runs:
                 rows.append(_one("s3", label, count, size, tmp, s3_url))
                 print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
     data: dict[str, Any] = {"runs": rows}
@@ -168,7 +171,8 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "**Assets**: one `relay worker` copying events' files from a loopback file server (4 at a time per host, "
         "the default), to the data dir or to moto's S3 server; copies/s from the copier's start to the last copy "
-        "recorded on its event. RSS by psutil.",
+        "recorded on its event. RSS: the worker process alone (not moto, not the file server), sampled by psutil "
+        "every 0.1 s.",
         "",
         "| backend | files | copies/s | MB/s | worker RSS idle / peak | failed |",
         "|---|---|---:|---:|---:|---:|",
@@ -179,4 +183,9 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
             f"| {row['backend']} | {row['run']} | {row['copies_per_s']:.3g} | {row['mb_per_s']} | "
             f"{rss['idle']:.0f} / {rss['peak']:.0f} MB | {row['failed']} |"
         )
+    lines.append("")
+    for backend in dict.fromkeys(row["backend"] for row in rows):
+        peaks = {row["bytes_each"]: row["worker_rss_mb"]["peak"] for row in rows if row["backend"] == backend}
+        if SMALL in peaks and LARGE in peaks:
+            lines.append(f"- {backend}: peak with 500 MB files {peaks[LARGE] - peaks[SMALL]:+.0f} MB over 1 MB files")
     return "\n".join(lines)
