@@ -10,13 +10,10 @@ Everything written (the store, temporary files, moto's data) lives in a temporar
 from __future__ import annotations
 
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +23,12 @@ import psutil
 import redis
 
 from bench.delivery import relay_worker
-from bench.harness import Options, SectionResult, available_stacks, stop_process, unused_port, uvicorn_server, web_env
+from bench.harness import Options, SectionResult, available_stacks, uvicorn_server, web_env
 from relay import ids
 from relay.embedded import EmbeddedRedis
 from relay.store import keys
 from relay.tokens import CallbackTokens
+from tests.assets.s3 import create_bucket, moto_server
 
 NAME = "assets"
 MB = 1024 * 1024
@@ -39,31 +37,6 @@ SMALL, LARGE = MB, 500 * MB
 
 def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / MB
-
-
-@contextmanager
-def moto(tmp: Path) -> Iterator[str]:
-    port = unused_port()
-    log = (tmp / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, cwd=tmp
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        httpx.put(f"{url}/bench").raise_for_status()
-        yield url
-    finally:
-        stop_process(process, 10)
-        log.close()
 
 
 def _settled(client: redis.Redis, event_ids: list[str]) -> tuple[int, int]:
@@ -159,7 +132,8 @@ def run(options: Options) -> SectionResult:
         for label, count, size in runs:
             rows.append(_one("local", label, count, size, tmp, None))
             print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
-        with moto(tmp) as s3_url:
+        with moto_server(tmp / "moto.log") as s3_url:
+            create_bucket(s3_url, "bench")
             for label, count, size in runs:
                 rows.append(_one("s3", label, count, size, tmp, s3_url))
                 print(f"bench: assets {rows[-1]}", file=sys.stderr, flush=True)
