@@ -76,7 +76,10 @@ async def _run(
     rate: float,
     duration_s: float,
     max_connections: int,
+    on_done: Callable[[int, float, float, int], None] | None = None,
+    total: int | None = None,
 ) -> dict[str, Any]:
+    """``on_done(index, scheduled, written, status)`` is called for each answered request (perf_counter times)."""
     loop = asyncio.get_running_loop()
     idle: deque[_Connection] = deque()
     opened = 0
@@ -84,7 +87,7 @@ async def _run(
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     failures = 0
-    total = int(rate * duration_s)
+    total = int(rate * duration_s) if total is None else total
 
     async def connection() -> _Connection:
         nonlocal opened
@@ -106,11 +109,14 @@ async def _run(
         nonlocal failures
         try:
             conn = await connection()
+            written = time.perf_counter()
             status = await conn.send(build_request(index))
         except (ConnectionError, OSError):
             failures += 1
             return
         latencies.append(time.perf_counter() - scheduled)
+        if on_done is not None:
+            on_done(index, scheduled, written, status)
         statuses[status] = statuses.get(status, 0) + 1
         idle.append(conn)
         async with freed:
@@ -147,6 +153,31 @@ async def _run(
     }
 
 
+def event_loop_runner() -> Callable[[Any], Any]:
+    try:
+        import uvloop
+
+        return uvloop.run
+    except ImportError:
+        return asyncio.run
+
+
+def offer(
+    url: str,
+    build_request: Callable[[int], bytes],
+    *,
+    rate: float,
+    count: int,
+    max_connections: int,
+    on_done: Callable[[int, float, float, int], None],
+) -> dict[str, Any]:
+    """``count`` requests built by ``build_request(index)``, request ``index`` scheduled at ``start + index / rate``
+    (an unbounded rate: all due at once, so ``max_connections`` closed-loop senders); ``on_done`` sees each answer."""
+    host, port = url.removeprefix("http://").split(":")
+    runner: Callable[[Any], dict[str, Any]] = event_loop_runner()
+    return runner(_run(host, int(port), build_request, rate, 0.0, max_connections, on_done, count))
+
+
 def run(
     url: str,
     paths: dict[str, str],
@@ -170,13 +201,7 @@ def run(
         )
         return head.encode() + body
 
-    runner: Callable[[Any], dict[str, Any]] = asyncio.run
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        pass
+    runner: Callable[[Any], dict[str, Any]] = event_loop_runner()
     return runner(_run(host, int(port), build_request, rate, duration_s, max_connections))
 
 

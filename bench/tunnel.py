@@ -1,10 +1,12 @@
 """Tunnel: ``relay tunnel`` side by side with the stock smee-client, both on the relay's own ``/t/{channel}``.
 
 One relay process (uvicorn, embedded Redis, per-channel rate limit off), one local target (uvicorn in a thread of this
-process, which also sends), and per round each client in turn on a fresh channel: ``relay tunnel --raw`` (relay
-stream format) and ``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000 webhooks of 1 KiB from 16
-concurrent senders (saturation: events/s from the first POST to the last forwarded request), then paced
-300/s and 600/s for a few seconds each (latency from just before the POST to the target receiving it; same clock).
+process), one sender process (bench/webhook_sender.py: a lean HTTP/1.1 client, so the senders' CPU is not the
+bench's), and per round each client in turn on a fresh channel: ``relay tunnel --raw`` (relay stream format) and
+``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000 webhooks of 1 KiB from 16 concurrent senders
+(saturation: events/s from the first POST to the last forwarded request), then paced 300/s and 600/s for a few
+seconds each, open loop (latency from each webhook's scheduled send time to the target receiving it, on the
+system-wide monotonic clock).
 Every event carries an id, so lost and duplicated ones are counted. Rounds alternate the clients; the table gives
 medians and the ratio of medians.
 
@@ -20,7 +22,6 @@ Start-up (issue 15: under 0.5 s): with one webhook already buffered in a channel
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
@@ -35,7 +36,8 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import Options, SectionResult, cpu_seconds, median, stop_process, web_env
+from bench.harness import ROOT, Options, SectionResult, cpu_seconds, median, stop_process, web_env
+from bench.webhook_sender import body
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import run_server, unused_port
@@ -47,59 +49,27 @@ SMEE = (
 )
 BURST_EVENTS = int(os.environ.get("BENCH_TUNNEL_EVENTS", "2000"))
 SENDERS = 16
-BODY_BYTES = 1024
 PACED_S = float(os.environ.get("BENCH_TUNNEL_PACED_S", "4"))
 PACED = ((300, PACED_S), (600, PACED_S))  # events per second, seconds
 CLIENTS = ("relay tunnel", "smee-client")
 STARTUP_RUNS = int(os.environ.get("BENCH_TUNNEL_STARTUP_RUNS", "7"))
 
 
-def _body(event_id: str) -> bytes:
-    head = orjson.dumps({"id": event_id, "pad": ""})
-    return head[:-2] + b"x" * max(BODY_BYTES - len(head), 0) + b'"}'
+def _send(url: str, prefix: str, rate: float, count: int, connections: int) -> dict[str, float]:
+    """The webhooks sent by a process of their own (bench/webhook_sender.py); event id -> send time."""
+    args = [sys.executable, "-m", "bench.webhook_sender", url, prefix, str(rate), str(count), str(connections)]
+    found = subprocess.run(args, cwd=ROOT, capture_output=True, check=True, timeout=600)
+    sent: dict[str, float] = orjson.loads(found.stdout)["sent"]
+    return sent
 
 
-async def _burst(url: str, prefix: str, sent: dict[str, float]) -> None:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(BURST_EVENTS):
-        queue.put_nowait(n)
-
-    async def sender(http: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            event_id = f"{prefix}-{queue.get_nowait():05}"
-            started = time.perf_counter()
-            try:
-                response = await http.post(url, content=_body(event_id), headers={"content-type": "application/json"})
-            except httpx.TransportError:
-                continue  # the relay did not take it (an overloaded machine): not the tunnel's to deliver
-            if response.status_code == 200:
-                sent[event_id] = started
-
-    limits = httpx.Limits(max_connections=SENDERS)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        await asyncio.gather(*(sender(http) for _ in range(SENDERS)))
+def _burst(url: str, prefix: str) -> dict[str, float]:
+    return _send(url, prefix, float("inf"), BURST_EVENTS, SENDERS)
 
 
-async def _paced(url: str, prefix: str, rate: float, duration_s: float, sent: dict[str, float]) -> None:
+def _paced(url: str, prefix: str, rate: float, duration_s: float) -> dict[str, float]:
     """Open loop: event n is sent at start + n / rate whatever happened to the earlier ones."""
-    count = int(rate * duration_s)
-    # No pool deadline: when the relay falls behind the offered rate, requests queue (and that is measured).
-    timeout = httpx.Timeout(30, pool=None)
-    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64)) as http:
-
-        async def one(n: int, at: float) -> None:
-            await asyncio.sleep(max(at - time.perf_counter(), 0))
-            event_id = f"{prefix}-{n:05}"
-            started = time.perf_counter()
-            try:
-                response = await http.post(url, content=_body(event_id), headers={"content-type": "application/json"})
-            except httpx.TransportError:
-                return  # the relay did not take it (an overloaded machine): not the tunnel's to deliver
-            if response.status_code == 200:
-                sent[event_id] = started
-
-        start = time.perf_counter() + 0.05
-        await asyncio.gather(*(one(n, start + n / rate) for n in range(count)))
+    return _send(url, prefix, rate, int(rate * duration_s), 256)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -145,8 +115,7 @@ def _measure(relay: RelayProcess, target: Target, client: str, env: dict[str, st
     channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
     url = f"{relay.url}/t/{channel['channel']}"
     target.received.clear()
-    buffered: dict[str, float] = {}
-    asyncio.run(_burst(url, f"{tag}-drain", buffered))
+    buffered = _burst(url, f"{tag}-drain")
     stop: Callable[[], None]
     if client == "relay tunnel":
         args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
@@ -166,14 +135,12 @@ def _measure(relay: RelayProcess, target: Target, client: str, env: dict[str, st
         results: dict[str, Any] = {"drain": _drained(target, buffered)}
         print(f"bench tunnel: {client} drain {results['drain']}", file=sys.stderr, flush=True)
         target.received.clear()
-        sent: dict[str, float] = {}
-        asyncio.run(_burst(url, f"{tag}-burst", sent))
+        sent = _burst(url, f"{tag}-burst")
         results["burst"] = _outcome(target, sent)
         print(f"bench tunnel: {client} burst {results['burst']}", file=sys.stderr, flush=True)
         for rate, duration_s in PACED:
             target.received.clear()
-            sent = {}
-            asyncio.run(_paced(url, f"{tag}-{rate}", rate, duration_s, sent))
+            sent = _paced(url, f"{tag}-{rate}", rate, duration_s)
             results[f"paced_{rate}"] = _outcome(target, sent)
             print(f"bench tunnel: {client} {rate}/s {results[f'paced_{rate}']}", file=sys.stderr, flush=True)
         return results
@@ -190,7 +157,7 @@ def _startup(relay: RelayProcess, target: Target, env: dict[str, str]) -> dict[s
     for n in range(STARTUP_RUNS):
         channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
         marker = f"startup-{n}"
-        posted = httpx.post(f"{relay.url}/t/{channel['channel']}", content=_body(marker))
+        posted = httpx.post(f"{relay.url}/t/{channel['channel']}", content=body(marker))
         assert posted.status_code == 200, posted.text
         target.received.clear()
         args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
