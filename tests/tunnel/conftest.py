@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,10 +165,12 @@ def relay_factory(relay_env: dict[str, str], tmp_path: Path) -> Iterator[Callabl
 class TunnelProcess:
     """``relay tunnel`` as a user runs it; its output lines are collected as they come."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], relay: Sequence[str] = (sys.executable, "-m", "relay")
+    ) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "tunnel", *args],
+            [*relay, "tunnel", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
