@@ -47,6 +47,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     )
     parser.add_argument("--tasks-open", type=int, default=defaults.tasks_open, help="tasks: open tasks in Redis")
     parser.add_argument("--tasks-polls", type=int, default=defaults.tasks_polls, help="tasks: polls measured")
+    parser.add_argument("--assets-small", type=int, default=defaults.assets_small, help="assets: 1 MB files")
+    parser.add_argument("--assets-large", type=int, default=defaults.assets_large, help="assets: 500 MB files")
     parser.add_argument("--docs", action="store_true", help=f"write the tables into {DOCS}")
     args = parser.parse_args(argv)
     options = Options(
@@ -64,6 +66,8 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         baseline=args.baseline.resolve() if args.baseline else None,
         tasks_open=args.tasks_open,
         tasks_polls=args.tasks_polls,
+        assets_small=args.assets_small,
+        assets_large=args.assets_large,
     )
     return args.sections or list(SECTIONS), options, args.docs
 

@@ -238,6 +238,8 @@ class Options:
     baseline: Path | None = None
     tasks_open: int = 100_000
     tasks_polls: int = 2_000
+    assets_small: int = 1_000
+    assets_large: int = 10
 
 
 @dataclass

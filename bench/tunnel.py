@@ -12,6 +12,10 @@ On a busy machine the relay's own ingest (the senders' POSTs) limits both client
 clients alone: the same events are buffered *before* the client connects, and it drains them (``relay tunnel``
 resumes at the channel's start; smee-client gets ``?after=0``); events/s from the first to the last forwarded.
 ``BENCH_TUNNEL_EVENTS`` and ``BENCH_TUNNEL_PACED_S`` scale the loads down for a quick look.
+
+Start-up (issue 15: under 0.5 s): with one webhook already buffered in a channel, the time from launching
+``relay tunnel --channel C --forward-to <target>`` as a new process to the target receiving that webhook, median of
+``BENCH_TUNNEL_STARTUP_RUNS`` (default 7) launches; beside it, how long ``python -c "import relay.cli"`` takes.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import Options, SectionResult, median, stop_process, web_env
+from bench.harness import Options, SectionResult, cpu_seconds, median, stop_process, web_env
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import run_server, unused_port
@@ -47,6 +51,7 @@ BODY_BYTES = 1024
 PACED_S = float(os.environ.get("BENCH_TUNNEL_PACED_S", "4"))
 PACED = ((300, PACED_S), (600, PACED_S))  # events per second, seconds
 CLIENTS = ("relay tunnel", "smee-client")
+STARTUP_RUNS = int(os.environ.get("BENCH_TUNNEL_STARTUP_RUNS", "7"))
 
 
 def _body(event_id: str) -> bytes:
@@ -176,6 +181,42 @@ def _measure(relay: RelayProcess, target: Target, client: str, env: dict[str, st
         stop()
 
 
+def _startup(relay: RelayProcess, target: Target, env: dict[str, str]) -> dict[str, Any]:
+    """Seconds from launching ``relay tunnel`` to its first forwarded event (one buffered), and to import the CLI."""
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    to_first: list[float] = []
+    cpu: list[float] = []  # the client's CPU time by then: what the machine's load does not stretch
+    imports: list[float] = []
+    for n in range(STARTUP_RUNS):
+        channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
+        marker = f"startup-{n}"
+        posted = httpx.post(f"{relay.url}/t/{channel['channel']}", content=_body(marker))
+        assert posted.status_code == 200, posted.text
+        target.received.clear()
+        args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
+        started = time.perf_counter()
+        process = TunnelProcess([*args, "--key", channel["read_secret"]], env)
+        try:
+            wait_for(lambda: bool(target.received), 30, "the buffered event at the target")
+            cpu.append(cpu_seconds(process.proc.pid))
+            to_first.append(target.received[0].at - started)
+            assert orjson.loads(target.received[0].body)["id"] == marker
+        finally:
+            process.stop()
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import relay.cli"], env=env, check=True)
+        imports.append(time.perf_counter() - started)
+    result = {
+        "runs": STARTUP_RUNS,
+        "to_first_event_s": round(median(to_first), 3),
+        "to_first_event_max_s": round(max(to_first), 3),
+        "cpu_to_first_event_s": round(median(cpu), 3),
+        "import_cli_s": round(median(imports), 3),
+    }
+    print(f"bench tunnel: start-up {result}", file=sys.stderr, flush=True)
+    return result
+
+
 def run(options: Options) -> SectionResult:
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as redis:
@@ -191,6 +232,7 @@ def run(options: Options) -> SectionResult:
         with run_server(target_app(target)) as target.url:
             try:
                 relay.start(timeout_s=60)
+                startup = _startup(relay, target, env)
                 for n in range(options.rounds):
                     order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
                     rounds.append(
@@ -200,8 +242,13 @@ def run(options: Options) -> SectionResult:
                 relay.stop()
     summary = _summary(rounds)
     return SectionResult(
-        data={"rounds": rounds, "summary": summary, "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
-        markdown=_markdown(summary, len(rounds)),
+        data={
+            "rounds": rounds,
+            "summary": summary,
+            "startup": startup,
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        },
+        markdown=_markdown(summary, len(rounds), startup),
     )
 
 
@@ -221,7 +268,7 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def _markdown(summary: dict[str, dict[str, float]], rounds: int) -> str:
+def _markdown(summary: dict[str, dict[str, float]], rounds: int, startup: dict[str, Any]) -> str:
     relay, smee = summary["relay tunnel"], summary["smee-client"]
     paced = " | ".join(f"p99 at {rate}/s" for rate, _ in PACED)
     lines = [
@@ -240,4 +287,15 @@ def _markdown(summary: dict[str, dict[str, float]], rounds: int) -> str:
     ratios = " | ".join(f"{relay[f'p99_ms_{rate}'] / smee[f'p99_ms_{rate}']:.2f}x" for rate, _ in PACED)
     drain = relay["drain_events_per_s"] / smee["drain_events_per_s"]
     lines.append(f"| ratio | {drain:.2f}x | {relay['events_per_s'] / smee['events_per_s']:.2f}x | {ratios} | |")
+    lines += [
+        "",
+        f"Start-up of `relay tunnel` (median of {startup['runs']} launches; issue 15 asks under 0.5 s):",
+        "",
+        "| measured | median | slowest |",
+        "|---|---:|---:|",
+        f"| launch to the first forwarded event (one buffered) | {startup['to_first_event_s']:.3f} s "
+        f"| {startup['to_first_event_max_s']:.3f} s |",
+        f"| CPU time of `relay tunnel` by then | {startup['cpu_to_first_event_s']:.3f} s | |",
+        f'| `python -c "import relay.cli"` | {startup["import_cli_s"]:.3f} s | |',
+    ]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from relay import ids
 from relay.assets.service import Assets
@@ -18,12 +18,23 @@ from relay.config import Settings
 from relay.errors import BadRequest, NotFound, UnknownProvider
 from relay.events import meta_of
 from relay.providers.base import Provider
+from relay.store.channels import KIND_EVENT
 from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import Subscription, SubscriptionStore
 from relay.tokens import MAX_TAG_LENGTH, CallbackTokens
 
+if TYPE_CHECKING:
+    from relay.store.tunnels import TunnelStore
+
 RECOVER_PAGE = 500
+ROUTED_FIELDS = ("provider", "type", "task_id", "tag")
+
+
+class Tunnels(Protocol):
+    """The tunnel side of the app state (:class:`relay.tunnel.streams.TunnelHub`): its channels."""
+
+    channels: TunnelStore
 
 
 class AppState(Protocol):
@@ -37,6 +48,7 @@ class AppState(Protocol):
     providers: Mapping[str, Provider]
     clock: Callable[[], float]
     assets: Assets | None
+    tunnels: Tunnels
 
 
 def now_ms(state: AppState) -> int:
@@ -86,6 +98,23 @@ async def replay(state: AppState, event_id: str, wanted: str | None) -> list[Del
     # No lease token: a replay is never refused (None only means a lost ingest lease).
     loaded = await state.deliveries.load(created or [], with_body=False)
     return [d for d in loaded if d is not None]
+
+
+async def replay_to_channel(state: AppState, event_id: str, channel: str) -> str:
+    """Put a stored event into a tunnel channel's buffer, whatever the channel's filter; its clients receive it as a
+    routed event (signed anew in ``event`` mode, the provider's request in ``raw`` mode). Returns the entry id."""
+    stored = await state.store.get_stored(event_id)
+    if stored is None:
+        raise NotFound(f"no event {event_id!r}")
+    channels = state.tunnels.channels
+    if await channels.get(channel) is None:
+        raise NotFound("no such tunnel channel")  # the name is a credential: never echo it
+    meta = meta_of(stored.meta)
+    # The fields the router copies (relay.tunnel.router): the stream reads the event itself by its id.
+    fields: dict[str, str | bytes] = {name: str(meta.get(name) or "") for name in ROUTED_FIELDS}
+    fields |= {"id": event_id, "kind": KIND_EVENT, "received_ms": str(ids.ms_of(event_id, ids.EVENT_PREFIX))}
+    entry_ids = await channels.append(channel, [fields], now_ms(state))
+    return entry_ids[0]
 
 
 async def retry(state: AppState, delivery_id: str) -> Delivery:

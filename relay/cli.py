@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging.config
+import logging
 import os
 import signal
 from collections.abc import Iterator, Mapping
@@ -10,21 +10,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-import uvicorn
 
 from relay import __version__
-from relay.actions import callback_url
 from relay.admin_client import SERVER_OPTION, call
 from relay.config import CliSettings, Settings, SettingsError
-from relay.embedded import EmbeddedRedis, local_secrets
 from relay.events_cli import events
-from relay.httpserver import HeaderTimeoutProtocolFactory
-from relay.logs import logging_config
-from relay.providers import PROVIDER_NAMES
+from relay.names import PROVIDER_NAMES
 from relay.simulate.cli import simulate
 from relay.tasks.cli import tasks
-from relay.tokens import CallbackTokens
 from relay.tunnel.cli import tunnel
+
+# Every command imports what it runs on (uvicorn, Redis, the app, the stores) inside its function: `relay tunnel`
+# and `relay --help` start without the web stack (tests/tunnel/test_startup.py).
 
 SERVE_HELP = "Run the relay: HTTP app (and, without REDIS_URL, an embedded Redis in RELAY_DATA_DIR)."
 URL_HELP = "Print a callback URL to hand to PROVIDER (a signed token binds the provider and the tag)."
@@ -40,12 +37,25 @@ def cli_settings(environ: Mapping[str, str]) -> CliSettings:
 
 def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment completed for local use: secrets missing from it come from (or go to) the data dir."""
+    from relay.embedded import local_secrets
+
     completed = dict(environ)
     local = cli_settings(environ)
     if not local.redis_url:
         for name, value in local_secrets(local.data_dir).items():
             completed.setdefault(name, value)
     return completed
+
+
+def configure_logging(local: CliSettings) -> dict[str, Any]:
+    """The processes' logging (``relay serve`` and ``relay worker``); returns the configuration for uvicorn."""
+    import logging.config
+
+    from relay.logs import logging_config
+
+    log_config = logging_config(local.log_level, local.log_format)
+    logging.config.dictConfig(log_config)
+    return log_config
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -61,6 +71,8 @@ def redis_for(environ: dict[str, str], supervise: bool = False) -> Iterator[bool
 
     ``supervise`` (``relay serve`` only: one supervisor per data dir) restarts it on the same data if it dies.
     """
+    from relay.embedded import EmbeddedRedis
+
     local = cli_settings(environ)
     if local.redis_url:
         yield False
@@ -84,11 +96,11 @@ def cli() -> None:
 )
 def serve(host: str, port: int | None, workers: int | None) -> None:
     from relay.app import create_app
+    from relay.httpserver import HeaderTimeoutProtocolFactory
 
     environ = local_environ(os.environ)
     local = cli_settings(environ)
-    log_config = logging_config(local.log_level, local.log_format)
-    logging.config.dictConfig(log_config)
+    log_config = configure_logging(local)
     port = port if port is not None else local.port
     workers = workers if workers is not None else local.web_concurrency
     environ.setdefault("RELAY_PUBLIC_URL", f"http://{host}:{port}")
@@ -135,6 +147,8 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     """Run uvicorn until SIGTERM/SIGINT, then return so the caller's cleanup (the embedded Redis) runs."""
     # uvicorn re-raises the signal it caught once it has shut down; with no-op handlers installed here, that
     # re-raise returns instead of killing the process before the embedded Redis is stopped.
+    import uvicorn
+
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         options.setdefault("log_config", None)
@@ -157,6 +171,9 @@ def run_until_signalled(app: Any, host: str, port: int, **options: Any) -> None:
     help="Point the URL at the local relay on this port  [default: $RELAY_PUBLIC_URL, else port $PORT or 8000]",
 )
 def url(provider: str, tag: str | None, server: str | None, port: int | None) -> None:
+    from relay.actions import callback_url
+    from relay.tokens import CallbackTokens
+
     if server is not None:
         click.echo(call(server, "POST", "/v1/callback-urls", json={"provider": provider, "tag": tag})["url"])
         return
@@ -201,7 +218,7 @@ def worker() -> None:
 
     environ = local_environ(os.environ)
     local = cli_settings(environ)
-    logging.config.dictConfig(logging_config(local.log_level, local.log_format))
+    configure_logging(local)
 
     async def run(settings: Settings) -> None:
         client = open_redis(settings)
@@ -271,11 +288,21 @@ def subscriptions_remove(subscription_id: str, server: str | None) -> None:
     click.echo(f"removed {subscription_id}")
 
 
-@cli.command(help="Deliver a stored event again to its subscribers (or to one, with --subscription).")
+@cli.command(
+    help="Deliver a stored event again to its subscribers (or to one, with --subscription), or put it into a "
+    "tunnel channel (--channel) for `relay tunnel` to forward."
+)
 @click.argument("event_id")
 @click.option("--subscription", "subscription_id", default=None, help="Only to this subscription.")
+@click.option("--channel", default=None, help="Into this tunnel channel's buffer instead of to subscriptions.")
 @SERVER_OPTION
-def replay(event_id: str, subscription_id: str | None, server: str | None) -> None:
+def replay(event_id: str, subscription_id: str | None, channel: str | None, server: str | None) -> None:
+    if channel is not None:
+        if subscription_id is not None:
+            raise click.UsageError("--subscription and --channel send to different places: pass one")
+        result = call(server, "POST", f"/v1/events/{event_id}/replay", json={"channel": channel})
+        click.echo(f"{event_id} -> tunnel channel, entry {result['entry_id']}")
+        return
     body = {"subscription_id": subscription_id} if subscription_id else {}
     result = call(server, "POST", f"/v1/events/{event_id}/replay", json=body)
     for delivery in result["deliveries"]:

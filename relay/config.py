@@ -10,10 +10,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from starlette.config import Config
-from starlette.datastructures import CommaSeparatedStrings, Secret
+if TYPE_CHECKING:
+    from starlette.config import Config
+    from starlette.datastructures import Secret
 
 DAY_S = 86_400
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -149,6 +150,10 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        # Imported here: the command line reads CliSettings without loading starlette (`relay tunnel` start-up).
+        from starlette.config import Config
+        from starlette.datastructures import CommaSeparatedStrings, Secret
+
         config = Config(environ=environ, env_prefix="RELAY_")
         plain = Config(environ=environ)
         redis_url = plain("REDIS_URL", default="")
@@ -282,6 +287,8 @@ def parse_networks(name: str, value: str) -> tuple[Network, ...]:
 
 
 def _secret(value: str) -> Secret | None:
+    from starlette.datastructures import Secret
+
     return Secret(value) if value else None
 
 
@@ -313,6 +320,8 @@ def missing_secrets_message(names: list[str]) -> str:
 def _edge_settings(config: Config) -> _EdgeSettings:
     """The public-edge settings: limits, timeouts, allow-lists, rate limits, per-provider overrides."""
     # Imported here: providers need nothing from settings, and this keeps the import graph one-way at load time.
+    from starlette.datastructures import Secret
+
     from relay.providers import PROVIDER_NAMES
 
     body_limits: dict[str, int] = {}
@@ -351,6 +360,8 @@ def _edge_settings(config: Config) -> _EdgeSettings:
 
 def _delivery_settings(config: Config) -> dict[str, Any]:
     """The delivery worker's settings (subscriptions, retries, leases); defaults are the dataclass's."""
+    from starlette.datastructures import CommaSeparatedStrings
+
     d = Settings
     schedule = config("RETRY_SCHEDULE_S", cast=CommaSeparatedStrings, default="")
     try:
@@ -405,6 +416,8 @@ def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
 
 def _ops_settings(config: Config) -> dict[str, Any]:
     """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
+    from starlette.datastructures import Secret
+
     log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
     if log_format not in LOG_FORMATS:
         raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
@@ -422,6 +435,8 @@ CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
 
 
 def _assets_settings(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
+    from starlette.datastructures import CommaSeparatedStrings
+
     from relay.providers import PROVIDER_NAMES
 
     d = Settings
@@ -465,6 +480,8 @@ def _flag(name: str, value: str) -> bool:
 
 def _task_settings(config: Config) -> dict[str, Any]:
     """Tracked tasks: the poller's schedule and limits, and each provider's API key and base URL."""
+    from starlette.datastructures import Secret
+
     from relay.tasks.catalog import TASK_PROVIDERS
 
     keys: dict[str, Secret] = {}
@@ -528,8 +545,8 @@ class CliSettings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CliSettings:
-        config = Config(environ=environ, env_prefix="RELAY_")
-        plain = Config(environ=environ)
+        config = _Environ(environ, "RELAY_")
+        plain = _Environ(environ)
         log_level = config("LOG_LEVEL", default=cls.log_level).lower()
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"RELAY_LOG_LEVEL must be one of {list(LOG_LEVELS)}, got {log_level!r}")
@@ -553,8 +570,25 @@ class CliSettings:
         )
 
 
+class _Environ:
+    """Starlette's ``Config`` lookup (``prefix + name``, else ``default``) without importing starlette: the
+    command line's start-up (``relay tunnel``) stays free of the web stack."""
+
+    def __init__(self, environ: Mapping[str, str], prefix: str = "") -> None:
+        self.environ, self.prefix = environ, prefix
+
+    def __call__(self, name: str, default: str) -> str:
+        return self.environ.get(self.prefix + name, default)
+
+
 def _number(
-    config: Config, name: str, cast: type[int] | type[float], default: float, low: float, high: float, prefix: str = ""
+    config: _Environ,
+    name: str,
+    cast: type[int] | type[float],
+    default: float,
+    low: float,
+    high: float,
+    prefix: str = "",
 ) -> Any:
     """A number setting within [low, high]; a one-line SettingsError naming the variable otherwise."""
     raw = config(name, default="")

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from relay import ids
+from relay.names import EVENT_TYPES as EVENT_TYPES
+from relay.names import UNRECOGNIZED as UNRECOGNIZED
 from relay.providers.base import TaskUpdate
 from relay.store import keys
 
-UNRECOGNIZED = "callback.unrecognized"
-EVENT_TYPES = ("task.succeeded", "task.failed", "task.timed_out", "task.progress", UNRECOGNIZED)
 FORMAT_JSON = b"json"
 FORMAT_BYTES = b"bytes"
 

@@ -13,11 +13,9 @@ from collections import OrderedDict
 from typing import Any
 
 import click
-import httpx
 
 from relay.admin_client import SERVER_OPTION, call, server_url
-from relay.events import EVENT_TYPES
-from relay.providers import PROVIDER_NAMES
+from relay.names import EVENT_TYPES, PROVIDER_NAMES
 
 PAGE = 100
 MAX_PAGES = 20  # per poll: 2,000 events in one interval are printed, older ones are not looked for
@@ -110,6 +108,8 @@ def events(
     as_json: bool,
     server: str | None,
 ) -> None:
+    import httpx
+
     query = {
         name: value
         for name, value in (("provider", provider), ("type", event_type), ("task_id", task_id), ("tag", tag))

@@ -35,6 +35,7 @@ def test_sigterm_finishes_the_callback_in_flight_then_exits(tmp_path: Path, redi
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a failing test stops the worker processes too
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -56,7 +57,7 @@ def test_sigterm_finishes_the_callback_in_flight_then_exits(tmp_path: Path, redi
         code = process.wait(15)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
         _, stderr = process.communicate()
     if workers == 1:
         stored = _event_count(redis_url)

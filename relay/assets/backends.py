@@ -25,10 +25,18 @@ import obstore
 from obstore.exceptions import UnknownConfigurationKeyError
 from obstore.store import LocalStore, from_url
 
+from relay.assets.budget import ByteBudget
 from relay.config import Settings
 
-UPLOAD_PART_BYTES = 8 * 1024 * 1024
+# Multipart uploads: S3's smallest part (5 MiB; files up to this size go in one request), two parts in flight so
+# that sending overlaps reading. obstore holds, per upload, its read buffer and the parts in flight: about 3 parts,
+# counted as 4. Its defaults (12 parts in flight, any number of uploads at once) peaked at 437 MB RSS.
+UPLOAD_PART_BYTES = 5 * 1024 * 1024
 UPLOAD_PARTS_IN_FLIGHT = 2
+UPLOAD_HOLDS_BYTES = 4 * UPLOAD_PART_BYTES
+# What one worker's uploads hold in memory at once, whatever the files' sizes: two large uploads, or many small
+# ones (held whole).
+UPLOAD_MEMORY_BYTES = 2 * UPLOAD_HOLDS_BYTES
 # S3 refuses presigned URLs valid longer than a week (SigV4).
 MAX_PRESIGN_S = 7 * 86_400
 
@@ -44,6 +52,7 @@ class Backend:
         url = settings.assets_url
         self.local_root: Path | None = None
         self.store: Any
+        self.upload_budget = ByteBudget(UPLOAD_MEMORY_BYTES)
         if not url or url.startswith("file://"):
             root = Path(urlsplit(url).path) if url else settings.data_dir / "assets"
             root.mkdir(parents=True, exist_ok=True)
@@ -76,16 +85,16 @@ class Backend:
                 return  # stored before, by another event pointing to the same bytes
             except FileNotFoundError:
                 pass
-            await obstore.put_async(
-                self.store,
-                key,
-                temp,
-                attributes={"Content-Type": content_type},
-                # What one upload holds in memory: parts in flight x part size (obstore's defaults, 12 x 5 MB,
-                # measured 437 MB peak RSS for four 500 MB uploads at once).
-                chunk_size=UPLOAD_PART_BYTES,
-                max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
-            )
+            size = temp.stat().st_size
+            async with self.upload_budget.hold(size if size <= UPLOAD_PART_BYTES else UPLOAD_HOLDS_BYTES):
+                await obstore.put_async(
+                    self.store,
+                    key,
+                    temp,
+                    attributes={"Content-Type": content_type},
+                    chunk_size=UPLOAD_PART_BYTES,
+                    max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
+                )
         finally:
             temp.unlink(missing_ok=True)
 

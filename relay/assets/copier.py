@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 BACKFILL_S = 3600
 SWEEP_BATCH = 500
 MAX_SWEEP_INTERVAL_S = 60.0
+# How often a copy whose bytes are being deleted asks again (a deletion is one request to the store).
+REFERENCE_POLL_S = 0.1
 
 
 class Copier:
@@ -236,14 +238,22 @@ class Copier:
         async with self._host_slot(host):
             got = await self.downloader.fetch(url)
         try:
-            # Referenced before it is stored: a sweep running now keeps it (its expiry moved).
-            await self.store.reference(got.sha256, expires_ms)
+            # Referenced before it is stored: a sweep running now keeps it (its expiry moved), or, if it is
+            # deleting these very bytes, the copy waits for the deletion to end and stores them again.
+            await self._reference(got.sha256, expires_ms)
             await self.backend.finalize(got.path, got.sha256, got.content_type)
         except Exception as exc:
             raise CopyFailed(f"storing the copy failed: {exc}", permanent=False) from exc
         finally:
             got.path.unlink(missing_ok=True)
         return {"sha256": got.sha256, "bytes": got.bytes, "content_type": got.content_type}
+
+    async def _reference(self, sha256: str, expires_ms: int) -> None:
+        deadline = time.monotonic() + 2 * self.settings.assets_lease_s
+        while not await self.store.reference(sha256, expires_ms, int(self.clock() * 1000)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the same bytes are still being deleted")
+            await asyncio.sleep(REFERENCE_POLL_S)
 
     @contextlib.asynccontextmanager
     async def _host_slot(self, host: str) -> AsyncIterator[None]:
@@ -262,9 +272,12 @@ class Copier:
             return
         now_ms = int(self.clock() * 1000)
         deleted = 0
-        for sha256, expiry_ms in await self.store.expired(now_ms, SWEEP_BATCH):
-            if await self.store.forget(sha256, expiry_ms):
+        for sha256, score in await self.store.expired(now_ms, SWEEP_BATCH):
+            # Marked as being deleted for a lease at most: a worker dying here leaves a mark that lapses.
+            until_ms = int(self.clock() * 1000) + self.lease_ms
+            if await self.store.forget(sha256, score, until_ms):
                 await self.backend.delete(sha256)
+                await self.store.deleted(sha256, until_ms)
                 deleted += 1
         if deleted:
             logger.info("expired assets deleted", extra=kv(count=deleted))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from relay.names import PROVIDER_NAMES  # defined there so the command line reads it without loading the adapters
 from relay.providers.acedata import AceDataProvider
 from relay.providers.apiframe import APIFrameProvider
 from relay.providers.base import Provider
@@ -23,23 +24,6 @@ from relay.providers.piapi import PiAPIProvider
 from relay.providers.replicate import ReplicateProvider
 from relay.providers.ttapi import TTAPIProvider
 from relay.providers.volcengine import VolcengineProvider
-
-PROVIDER_NAMES: tuple[str, ...] = (
-    "acedata",
-    "ttapi",
-    "kie",
-    "generic",
-    "replicate",
-    "fal",
-    "piapi",
-    "apiframe",
-    "minimax",
-    "leonardo",
-    "journeyapi",
-    "luma",
-    "volcengine",
-    "mjproxy",
-)
 
 
 def build_providers(

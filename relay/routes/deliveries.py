@@ -54,9 +54,17 @@ async def replay_event(request: Request) -> Response:
     """New deliveries of a stored event: to every enabled matching subscription, or to the one named."""
     require_admin(request)
     event_id = request.path_params["event_id"]
-    body = await read_object(request, '{"subscription_id": "sub_..."}')
-    wanted = body.get("subscription_id")
+    body = await read_object(request, '{"subscription_id": "sub_..."} or {"channel": "<tunnel channel>"}')
+    wanted, channel = body.get("subscription_id"), body.get("channel")
     if wanted is not None and not isinstance(wanted, str):
         raise BadRequest(f"subscription_id must be a string, got {wanted!r}")
+    if channel is not None:
+        if not isinstance(channel, str) or not channel:
+            raise BadRequest("channel must be a tunnel channel's name")
+        if wanted is not None:
+            raise BadRequest("pass subscription_id or channel, not both")
+        # Into the channel's buffer instead of to subscriptions (a tunnel client gave up on it, or never had it).
+        entry_id = await actions.replay_to_channel(request.state, event_id, channel)
+        return JSONResponse({"event_id": event_id, "deliveries": [], "entry_id": entry_id}, status_code=202)
     loaded = await actions.replay(request.state, event_id, wanted)
     return JSONResponse({"event_id": event_id, "deliveries": [d.summary() for d in loaded]}, status_code=202)

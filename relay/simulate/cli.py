@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from relay.simulate.app import SimConfig, Simulator, create_simulator_app
-
 HELP = (
     "Serve stand-ins for Kie, TTAPI, AceData and Replicate: submit, status and callbacks as their docs describe, "
     "with switches to drop, delay, duplicate or fail callbacks. Point RELAY_<PROVIDER>_API_BASE at "
@@ -43,6 +41,8 @@ def simulate(
     time_scale: float,
 ) -> None:
     import uvicorn
+
+    from relay.simulate.app import SimConfig, Simulator, create_simulator_app
 
     config = SimConfig(
         api_key=api_key,

@@ -6,7 +6,9 @@
   renews its entries (``XCLAIM ... JUSTID``) while it copies.
 * The record of an event's copies is a key of its own beside the event (``event-assets``): it expires with the
   event (events stored before packing keep it in their hash).
-* ``relay:assets:expiry`` maps each stored file (content-addressed) to when its last event expires.
+* ``relay:assets:expiry`` maps each stored file (content-addressed) to when its last event expires, or, while one
+  worker deletes the file, to minus the deadline of that deletion: no event may reference the file then (it waits
+  and stores it again), so none ends up pointing to a file deleted under it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class AssetStore:
         self.partitions = partitions
         self.event_ttl_ms = event_ttl_s * 1000
         self._save = load_script(redis, "save_assets")
+        self._reference = load_script(redis, "reference_asset")
         self._forget = load_script(redis, "forget_asset")
+        self._deleted = load_script(redis, "deleted_asset")
 
     def _streams(self) -> dict[str, bool]:
         found: dict[str, bool] = {}
@@ -132,18 +136,26 @@ class AssetStore:
 
     # -- retention ------------------------------------------------------------------------------------------------
 
-    async def reference(self, sha256: str, expires_ms: int) -> None:
-        """Keep the file at least until ``expires_ms`` (never shortens: another event may need it longer)."""
-        await self.redis.zadd(keys.asset_expiry(), {sha256: expires_ms}, gt=True)
+    async def reference(self, sha256: str, expires_ms: int, now_ms: int) -> bool:
+        """Keep the file at least until ``expires_ms`` (never shortens: another event may need it longer); False
+        while a worker deletes it (store it again once that is over)."""
+        return bool(await self._reference.call([keys.asset_expiry()], [sha256, expires_ms, now_ms]))
 
     async def expired(self, now_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Files to delete, with their score: expired, or marked by a deletion whose deadline passed (its worker
+        died)."""
         found: Any = await self.redis.zrangebyscore(
-            keys.asset_expiry(), "-inf", now_ms, start=0, num=limit, withscores=True
+            keys.asset_expiry(), f"({-now_ms}", now_ms, start=0, num=limit, withscores=True
         )
         return [(raw.decode(), int(score)) for raw, score in found]
 
-    async def forget(self, sha256: str, expiry_ms: int) -> bool:
-        return bool(await self._forget.call([keys.asset_expiry()], [sha256, expiry_ms]))
+    async def forget(self, sha256: str, score: int, until_ms: int) -> bool:
+        """Mark the file as being deleted until ``until_ms`` unless referenced again since it was found with
+        ``score``; True: delete it, then call :meth:`deleted`."""
+        return bool(await self._forget.call([keys.asset_expiry()], [sha256, score, until_ms]))
+
+    async def deleted(self, sha256: str, until_ms: int) -> None:
+        await self._deleted.call([keys.asset_expiry()], [sha256, until_ms])
 
     async def hold_sweep(self, token: str, lease_ms: int) -> bool:
         """One worker at a time deletes expired files: take or renew the lease."""

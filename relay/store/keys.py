@@ -67,7 +67,8 @@ relay:{subs}:version                   string  none                          a r
 relay:{pNN}:asset_retries              stream  trimmed to ASSET_RETRIES_KEPT  event ids whose failed copies an admin
                                                                              asked to retry (read by the copier)
 relay:assets:expiry                    zset    none                          stored copy (sha256) -> when the last
-                                                                             event pointing to it expires (ms)
+                                                                             event pointing to it expires (ms); minus
+                                                                             a deadline while a worker deletes it
 relay:assets:sweep                     string  lease (RELAY_ASSETS_LEASE_S)  token of the worker deleting expired
                                                                              copies
 relay:dash:logout:<sid>                string  the session's max age (12 h)  "1": the dashboard session with this

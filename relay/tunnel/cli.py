@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
+import ssl
 import time
 from urllib.parse import urlsplit
 
 import click
 
-from relay.config import CliSettings, SettingsError
-from relay.providers import PROVIDER_NAMES
+from relay.admin_client import cli_settings, find_admin_token, server_url
+from relay.names import PROVIDER_NAMES
 
 TUNNEL_HELP = (
     "Bring events to localhost: stream a tunnel channel from the relay and replay each event at --forward-to, "
@@ -43,12 +43,14 @@ def since_ms(value: str, now_s: float) -> int:
     return int((now_s - int(match[1]) * UNIT_S[match[2]]) * 1000)
 
 
-def admin_token(local: CliSettings) -> str | None:
-    token = local.admin_token or None
-    token_file = local.data_dir / "admin_token"
-    if token is None and token_file.exists():
-        token = token_file.read_text().strip()
-    return token
+def verification(server: str) -> ssl.SSLContext | bool:
+    """How the client checks the relay's certificate: httpx's default (certifi's CA bundle) for an https relay.
+
+    An http relay needs no certificate, and loading the bundle (what ``httpx.AsyncClient()`` does first) took a
+    quarter of the start-up; every request goes to this one origin (redirects are not followed), and a context
+    without CA certificates refuses any certificate, should one ever be presented.
+    """
+    return True if urlsplit(server).scheme == "https" else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 @click.command("tunnel", help=TUNNEL_HELP)
@@ -91,11 +93,8 @@ def tunnel(
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
     from relay.tunnel.state import TunnelState, default_path
 
-    try:
-        local = CliSettings.from_environ(os.environ)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
-    server = http_url(server or local.public_url or f"http://127.0.0.1:{local.port}", "--server")
+    local = cli_settings()
+    server = http_url(server_url(server), "--server")
     http_url(forward_to, "--forward-to")
     if since is not None and from_now:
         raise click.UsageError("--since and --from-now choose different starts: pass one")
@@ -103,7 +102,7 @@ def tunnel(
     options = TunnelOptions(
         server=server,
         forward_to=forward_to,
-        admin_token=admin_token(local),
+        admin_token=token[0] if (token := find_admin_token()) else None,
         channel=channel,
         read_secret=read_secret,
         providers=providers,
@@ -117,7 +116,7 @@ def tunnel(
 
     async def run() -> None:
         nonlocal client
-        async with httpx.AsyncClient(follow_redirects=False) as http:
+        async with httpx.AsyncClient(follow_redirects=False, verify=verification(server)) as http:
             client = TunnelClient(http, options, state=state, echo=lambda line: click.echo(line))
             await client.run(all_providers=tuple(PROVIDER_NAMES))
 

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
+from relay.admin_client import describe, relay_error, unreachable
 from relay.tunnel.forward import ForwardError, LocalTarget
 from relay.tunnel.output import clean, event_line, size_text
 from relay.tunnel.state import SavedChannel, TunnelState, state_key
@@ -188,7 +189,7 @@ class TunnelClient:
         try:
             return await self.http.request(method, f"{self.server}{path}", timeout=API_TIMEOUT, **kwargs)
         except httpx.HTTPError as exc:
-            raise TunnelError(f"cannot reach the relay at {self.server}: {describe(exc)}") from exc
+            raise TunnelError(unreachable(self.server, exc)) from exc
 
     def _admin(self, why: str) -> dict[str, str]:
         if not self.options.admin_token:
@@ -258,12 +259,14 @@ class TunnelClient:
     async def print_callback_urls(self, providers: tuple[str, ...]) -> None:
         if not self.options.admin_token:
             return
-        for provider in providers:
-            response = await self._api(
-                "POST", "/v1/callback-urls", json={"provider": provider}, headers=self._admin("issue callback URLs")
-            )
+        headers = self._admin("issue callback URLs")
+        # All at once: one request each, one after the other, was most of the start-up once Python had started.
+        responses = await asyncio.gather(
+            *(self._api("POST", "/v1/callback-urls", json={"provider": p}, headers=headers) for p in providers)
+        )
+        for provider, response in zip(providers, responses, strict=True):
             if response.status_code == 201:
-                self.echo(f"{provider:<9}callback URL  {response.json()['url']}")
+                self.echo(f"{provider:<8} callback URL  {response.json()['url']}")
 
     async def resend_failed(self) -> None:
         response = await self._api("POST", f"/v1/tunnels/{self.channel}/resend", headers=self._reader())
@@ -440,6 +443,11 @@ class TunnelClient:
             ok = response.status_code == 200
         except httpx.HTTPError:
             ok = False
+        except BaseException:
+            # Cancelled mid-request (Ctrl-C while the periodic ack was in flight): the flush on the way out must still
+            # send this position, or the next run forwards these events again. Sending it twice is harmless.
+            progress.dirty = True
+            raise
         if ok:
             del progress.failed[: len(failed)]
         else:
@@ -483,15 +491,5 @@ class TunnelClient:
         return datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
 
 
-def describe(exc: Exception) -> str:
-    """One line about a transport error: its kind, and its message when it has one."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def error_text(response: httpx.Response) -> str:
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:200]
-    return clean(f"{response.status_code} {message}", 240)
+    return clean(f"{response.status_code} {relay_error(response)}", 240)

@@ -1,5 +1,5 @@
 """moto's standalone server: an S3-compatible server speaking the real protocol over HTTP, in its own process on
-a loopback port."""
+a loopback port. Used by the tests and by the benchmark (``bench/assets.py``), like ``tests/servers.py``."""
 
 from __future__ import annotations
 
@@ -19,15 +19,18 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-s
 
 @contextmanager
 def moto_server(log_path: Path) -> Iterator[str]:
-    """Yields the endpoint URL; stops the server on exit."""
+    """Yields the endpoint URL; stops the server on exit. Runs in the log's directory: nothing lands in the repo."""
     port = unused_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            cwd=log_path.parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while True:
             try:
                 httpx.get(f"{url}/moto-api/", timeout=1)
@@ -39,7 +42,11 @@ def moto_server(log_path: Path) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def create_bucket(endpoint: str, bucket: str) -> None:

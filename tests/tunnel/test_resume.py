@@ -53,11 +53,26 @@ async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 8.0
         await asyncio.sleep(0.02)
 
 
-def tunnel(
-    http: httpx.AsyncClient, base: str, target: Target, state: Path, lines: list[str], **options: object
-) -> TunnelClient:
+@asynccontextmanager
+async def started(
+    http: httpx.AsyncClient, base: str, target: Target, state: Path, **options: object
+) -> AsyncIterator[tuple[TunnelClient, list[str]]]:
+    """``relay tunnel`` (saving its channel in ``state``) running until the block ends, and its output lines."""
+    lines: list[str] = []
     opts = TunnelOptions(server=base, forward_to=f"{target.url}/hook", admin_token=ADMIN_TOKEN, **options)  # type: ignore[arg-type]
-    return TunnelClient(http, opts, state=TunnelState(state), echo=lines.append)
+    async with running(TunnelClient(http, opts, state=TunnelState(state), echo=lines.append), lines) as client:
+        yield client, lines
+
+
+def channel_of(client: TunnelClient) -> str:
+    assert client.channel is not None
+    return client.channel
+
+
+async def new_channel(http: httpx.AsyncClient, base: str, target: Target, state: Path) -> str:
+    """A first run, stopped at once: the channel it created and saved in ``state``."""
+    async with started(http, base, target, state) as (client, _):
+        return channel_of(client)
 
 
 async def post(http: httpx.AsyncClient, base: str, channel: str, *names: str) -> None:
@@ -76,16 +91,13 @@ async def test_the_same_command_resumes_its_channel_and_secret_where_it_stopped(
     state = tmp_path / "tunnels.json"
     with relay(make_settings) as base:
         async with httpx.AsyncClient() as http:
-            first: list[str] = []
-            async with running(tunnel(http, base, target, state, first), first) as client:
-                channel = client.channel
-                assert channel is not None
+            async with started(http, base, target, state) as (client, first):
+                channel = channel_of(client)
                 await post(http, base, channel, "a", "b")
                 await until(lambda: len(target.received) == 2, "the first two")
             await post(http, base, channel, "c", "d", "e")  # while nothing runs
 
-            again: list[str] = []
-            async with running(tunnel(http, base, target, state, again), again) as client:
+            async with started(http, base, target, state) as (client, again):
                 assert client.channel == channel
                 await until(lambda: len(target.received) == 5, "the three sent in between")
                 await post(http, base, channel, "f")
@@ -103,10 +115,9 @@ async def test_the_position_is_on_the_relay_so_another_machine_resumes_there(
 ) -> None:
     with relay(make_settings) as base:
         async with httpx.AsyncClient() as http:
-            lines: list[str] = []
-            async with running(tunnel(http, base, target, tmp_path / "a.json", lines), lines) as client:
-                channel, read_secret = client.channel, client.read_secret
-                assert channel is not None and read_secret is not None
+            async with started(http, base, target, tmp_path / "a.json") as (client, _):
+                channel, read_secret = channel_of(client), client.read_secret
+                assert read_secret is not None
                 await post(http, base, channel, "a", "b", "c")
                 await until(lambda: len(target.received) == 3, "three on machine A")
             await post(http, base, channel, "d")
@@ -130,22 +141,17 @@ async def test_from_now_skips_the_buffer_and_since_starts_at_a_time(
     state = tmp_path / "tunnels.json"
     with relay(make_settings) as base:
         async with httpx.AsyncClient() as http:
-            lines: list[str] = []
-            async with running(tunnel(http, base, target, state, lines), lines) as client:
-                channel = client.channel
-                assert channel is not None
+            channel = await new_channel(http, base, target, state)
             await post(http, base, channel, "old")
             await asyncio.sleep(0.05)
             middle_ms = int(time.time() * 1000)
             await asyncio.sleep(0.05)
             await post(http, base, channel, "buffered")
 
-            now: list[str] = []
-            async with running(tunnel(http, base, target, state, now, start="now"), now):
+            async with started(http, base, target, state, start="now") as (_, now):
                 await post(http, base, channel, "live")
                 await until(lambda: len(target.received) == 1, "the live one")
-            since: list[str] = []
-            async with running(tunnel(http, base, target, state, since, start=f"since:{middle_ms}"), since):
+            async with started(http, base, target, state, start=f"since:{middle_ms}"):
                 await until(lambda: len(target.received) == 3, "what arrived since")
 
     assert names(target) == ["live", "buffered", "live"]
@@ -158,16 +164,13 @@ async def test_a_resume_says_how_many_events_the_buffer_dropped(
     state = tmp_path / "tunnels.json"
     with relay(make_settings, tunnel_buffer_max_events="5") as base:
         async with httpx.AsyncClient() as http:
-            lines: list[str] = []
-            async with running(tunnel(http, base, target, state, lines), lines) as client:
-                channel = client.channel
-                assert channel is not None
+            async with started(http, base, target, state) as (client, lines):
+                channel = channel_of(client)
                 await post(http, base, channel, "first")
                 await until(lambda: len(target.received) == 1, "the first")
             await post(http, base, channel, *[f"n{n}" for n in range(12)])
 
-            again: list[str] = []
-            async with running(tunnel(http, base, target, state, again), again):
+            async with started(http, base, target, state) as (_, again):
                 await until(lambda: len(target.received) == 6, "the five still buffered")
 
     assert names(target) == ["first", "n7", "n8", "n9", "n10", "n11"]
@@ -182,23 +185,17 @@ async def test_events_given_up_on_are_resent_on_request(
     target.statuses = [503, 503]
     with relay(make_settings) as base:
         async with httpx.AsyncClient() as http:
-            lines: list[str] = []
-            client = tunnel(
-                http, base, target, state, lines, forward_attempts=2, forward_retry_delay_s=0.01, concurrency=1
-            )
-            async with running(client, lines):
-                channel = client.channel
-                assert channel is not None
+            options = {"forward_attempts": 2, "forward_retry_delay_s": 0.01, "concurrency": 1}
+            async with started(http, base, target, state, **options) as (client, _):
+                channel = channel_of(client)
                 await post(http, base, channel, "fails", "works")
                 await until(lambda: len(target.received) == 1, "the second one")
                 await until(lambda: not client.progress.pending and not client.progress.dirty, "the position sent")
 
-            again: list[str] = []
-            async with running(tunnel(http, base, target, state, again), again):
+            async with started(http, base, target, state) as (_, again):
                 await asyncio.sleep(0.3)  # a plain restart does not resend...
                 assert names(target) == ["works"]
-            resent: list[str] = []
-            async with running(tunnel(http, base, target, state, resent, resend_failed=True), resent):
+            async with started(http, base, target, state, resend_failed=True) as (_, resent):
                 await until(lambda: len(target.received) == 2, "the resent one")
 
     assert names(target) == ["works", "fails"]
@@ -212,13 +209,10 @@ async def test_a_stream_needs_the_read_secret_and_a_stale_saved_channel_is_repla
     state = tmp_path / "tunnels.json"
     with relay(make_settings) as base:
         async with httpx.AsyncClient() as http:
-            lines: list[str] = []
-            async with running(tunnel(http, base, target, state, lines), lines) as client:
-                channel = client.channel
+            channel = await new_channel(http, base, target, state)
             assert (await http.delete(f"{base}/v1/tunnels/{channel}", headers=ADMIN)).status_code == 204
 
-            again: list[str] = []
-            async with running(tunnel(http, base, target, state, again), again) as client:
+            async with started(http, base, target, state) as (client, again):
                 assert client.channel != channel
             assert any("is gone" in line for line in again)
 
