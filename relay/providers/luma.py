@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relay.providers.base import Status, TaskError, TaskUpdate
-from relay.providers.outputs import OutputCollector, make_error, norm_key, task_id_of, text_of
+from relay.providers.outputs import OutputCollector, make_error, read_state, table_update, task_id_of, text_of
 
 _STATES: dict[str, Status] = {
     "pending": "queued",
@@ -37,9 +37,7 @@ class LumaProvider:
         task_id = task_id_of(payload.get("id"))
         if task_id is None:
             return None
-        raw_state = payload.get("state")
-        word = norm_key(raw_state) if isinstance(raw_state, str) else ""
-        status: Status = _STATES.get(word, "processing")
+        status, word = read_state(payload.get("state"), _STATES)
         error: TaskError | None = None
         if status == "failed":
             error = make_error("failed", text_of(payload.get("failure_reason")) or "generation failed")
@@ -48,8 +46,4 @@ class LumaProvider:
         if isinstance(assets, dict):
             kind = "image" if payload.get("generation_type") == "image" else None
             collector.walk(assets, kind)
-        progress = 100 if status == "succeeded" else None
-        step = word if status in ("queued", "processing") else None
-        return TaskUpdate(
-            task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
-        )
+        return table_update(task_id, status, word, collector, error)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from relay.providers.base import Status, TaskError, TaskUpdate
-from relay.providers.outputs import OutputCollector, get, make_error, norm_key, task_id_of, text_of
+from relay.providers.outputs import OutputCollector, get, make_error, read_state, table_update, task_id_of, text_of
 
 _STATUSES: dict[str, Status] = {
     "preparing": "queued",
@@ -48,9 +48,7 @@ class MiniMaxProvider:
         task_id = task_id_of(payload.get("task_id"))
         if task_id is None:
             return None
-        raw_status = payload.get("status")
-        word = norm_key(raw_status) if isinstance(raw_status, str) else ""
-        status: Status = _STATUSES.get(word, "processing")
+        status, word = read_state(payload.get("status"), _STATUSES)
         code = get(payload, "base_resp", "status_code")
         error: TaskError | None = None
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
@@ -62,14 +60,4 @@ class MiniMaxProvider:
         refs = (("file_id", file_id),) if file_id else ()
         collector = OutputCollector()
         collector.walk({k: v for k, v in payload.items() if k != "base_resp"}, "video")
-        progress = 100 if status == "succeeded" else None
-        step = word if status in ("queued", "processing") else None
-        return TaskUpdate(
-            task_id=task_id,
-            status=status,
-            progress=progress,
-            outputs=collector.outputs(),
-            error=error,
-            step=step,
-            refs=refs,
-        )
+        return table_update(task_id, status, word, collector, error, refs)

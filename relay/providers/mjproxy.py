@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relay.providers.base import Status, TaskError, TaskUpdate
-from relay.providers.outputs import OutputCollector, coerce_progress, make_error, norm_key, task_id_of, text_of
+from relay.providers.outputs import OutputCollector, coerce_progress, make_error, read_state, task_id_of, text_of
 
 _STATUSES: dict[str, Status] = {
     "notstart": "queued",
@@ -41,8 +41,7 @@ class MJProxyProvider:
         if task_id is None:
             return None
         raw_status = payload.get("status")
-        word = norm_key(raw_status) if isinstance(raw_status, str) else ""
-        status: Status = _STATUSES.get(word, "processing")
+        status, word = read_state(raw_status, _STATUSES)
         progress = coerce_progress(payload.get("progress"))
         if status == "succeeded":
             progress = 100

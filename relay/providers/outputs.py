@@ -9,10 +9,11 @@ import functools
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from relay.providers.base import Output, OutputKind, Status, TaskError
+from relay.providers.base import Output, OutputKind, Status, TaskError, TaskUpdate
 
 # Deeper than any real callback; bounds the recursion on hostile bodies.
 MAX_DEPTH = 12
@@ -130,6 +131,34 @@ def status_from_word(value: Any) -> Status | None:
     if not isinstance(value, str):
         return None
     return STATUS_WORDS.get(norm_key(value))
+
+
+def read_state(value: Any, table: Mapping[str, Status]) -> tuple[Status, str]:
+    """A provider's status word read through its own table: the status and the normalized word. A word the table
+    lacks (a state added since, or none at all) is ``processing``: an unknown state never closes a task."""
+    word = norm_key(value) if isinstance(value, str) else ""
+    return table.get(word, "processing"), word
+
+
+def table_update(
+    task_id: str,
+    status: Status,
+    word: str,
+    collector: OutputCollector,
+    error: TaskError | None,
+    refs: tuple[tuple[str, str], ...] = (),
+) -> TaskUpdate:
+    """The update of a provider that reports a state word and no progress: 100 once succeeded, and the word as the
+    step while the task runs (two callbacks in different running states are two updates)."""
+    return TaskUpdate(
+        task_id=task_id,
+        status=status,
+        progress=100 if status == "succeeded" else None,
+        outputs=collector.outputs(),
+        error=error,
+        step=word if status in ("queued", "processing") else None,
+        refs=refs,
+    )
 
 
 def make_error(code: Any, message: Any, default_code: str = "failed") -> TaskError:

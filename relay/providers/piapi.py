@@ -22,7 +22,7 @@ import orjson
 
 from relay.errors import SignatureInvalid
 from relay.providers.base import Status, TaskError, TaskUpdate
-from relay.providers.outputs import OutputCollector, coerce_progress, get, make_error, norm_key, task_id_of, text_of
+from relay.providers.outputs import OutputCollector, coerce_progress, get, make_error, read_state, task_id_of, text_of
 
 SECRET_HEADER = "x-webhook-secret"
 REDACTED = "[redacted]"
@@ -58,9 +58,7 @@ class PiAPIProvider:
         task_id = task_id_of(task.get("task_id"))
         if task_id is None:
             return None
-        raw_status = task.get("status")
-        word = norm_key(raw_status) if isinstance(raw_status, str) else ""
-        status: Status = _STATUSES.get(word, "processing")
+        status, word = read_state(task.get("status"), _STATUSES)
         error: TaskError | None = None
         raw_error = task.get("error")
         if status == "failed":
@@ -93,9 +91,7 @@ def _legacy(payload: dict[str, Any]) -> TaskUpdate | None:
     task_id = task_id_of(payload.get("task_id"))
     if task_id is None:
         return None
-    raw_status = payload.get("status")
-    word = norm_key(raw_status) if isinstance(raw_status, str) else ""
-    status: Status = _LEGACY.get(word, "processing")
+    status, word = read_state(payload.get("status"), _LEGACY)
     result = payload.get("task_result")
     error: TaskError | None = None
     if status == "failed":

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relay.providers.base import Status, TaskError, TaskUpdate
-from relay.providers.outputs import OutputCollector, get, make_error, norm_key, task_id_of, text_of
+from relay.providers.outputs import OutputCollector, get, make_error, read_state, table_update, task_id_of, text_of
 
 _STATUSES: dict[str, Status] = {
     "queued": "queued",
@@ -42,9 +42,7 @@ class VolcengineProvider:
         task_id = task_id_of(task.get("id")) or task_id_of(task.get("task_id"))
         if task_id is None:
             return None
-        raw_status = task.get("status")
-        word = norm_key(raw_status) if isinstance(raw_status, str) else ""
-        status: Status = _STATUSES.get(word, "processing")
+        status, word = read_state(task.get("status"), _STATUSES)
         error: TaskError | None = None
         if status == "failed":
             message = text_of(get(task, "error", "message")) or f"task {word or 'failed'}"
@@ -53,8 +51,4 @@ class VolcengineProvider:
         content = task.get("content")
         if isinstance(content, dict):  # the result; a list is the request's prompt parts
             collector.walk(content, "video_url")
-        progress = 100 if status == "succeeded" else None
-        step = word if status in ("queued", "processing") else None
-        return TaskUpdate(
-            task_id=task_id, status=status, progress=progress, outputs=collector.outputs(), error=error, step=step
-        )
+        return table_update(task_id, status, word, collector, error)

@@ -41,6 +41,6 @@ ROUTES = [
     Route("/assets/{token}", assets.serve_asset, methods=["GET"]),
     Route("/v1/events/{event_id}/assets/retry", assets.retry_assets, methods=["POST"]),
 ]
-# The dashboard's pages (HTML, behind its own login); documented in relay.openapi like every route.
+# The dashboard's pages (HTML, behind its own login); documented in relay/openapi.json like every route.
 ROUTES += dashboard_routes.ROUTES
 ROUTES += dashboard_tasks.ROUTES

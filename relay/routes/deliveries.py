@@ -10,8 +10,7 @@ from starlette.responses import JSONResponse, Response
 from relay import actions
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound
-from relay.routes.events import _limit
-from relay.routes.subscriptions import read_object
+from relay.routes.params import page_limit, read_object
 from relay.store.deliveries import STATUSES, DeliveryStatus
 
 CURSOR = re.compile(r"dlv_[0-9A-Z]{26}[0-9a-f]{2}")
@@ -29,7 +28,7 @@ async def list_deliveries(request: Request) -> Response:
     found, next_cursor = await request.state.deliveries.page(
         status=DeliveryStatus(status) if status is not None else None,
         subscription_id=params.get("subscription_id") or None,
-        limit=_limit(params.get("limit")),
+        limit=page_limit(params.get("limit")),
         cursor=cursor,
     )
     return JSONResponse({"data": [delivery.summary() for delivery in found], "next_cursor": next_cursor})

@@ -12,24 +12,15 @@ from relay import actions
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound, UnknownField
 from relay.events import EVENT_TYPES
+from relay.routes.params import page_limit, read_object
 from relay.store.store import EventFilter
 
 CURSOR = re.compile(r"\d{1,20}-\d{1,20}")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 FILTERS = ("provider", "type", "task_id", "tag")
 
 
 def json_bytes(content: bytes, status_code: int = 200) -> Response:
     return Response(content, status_code=status_code, media_type="application/json")
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
-    return int(raw)
 
 
 async def list_events(request: Request) -> Response:
@@ -50,7 +41,7 @@ async def list_events(request: Request) -> Response:
         task_id=params.get("task_id") or None,
         tag=params.get("tag") or None,
     )
-    events, next_cursor = await request.state.store.list_events(flt, _limit(params.get("limit")), cursor)
+    events, next_cursor = await request.state.store.list_events(flt, page_limit(params.get("limit")), cursor)
     return json_bytes(b'{"data":[' + b",".join(events) + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}")
 
 
@@ -70,12 +61,7 @@ async def get_event(request: Request) -> Response:
 
 async def create_callback_url(request: Request) -> Response:
     require_admin(request)
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest('body must be a JSON object like {"provider": "kie", "tag": "order-42"}') from exc
-    if not isinstance(body, dict):
-        raise BadRequest('body must be a JSON object like {"provider": "kie", "tag": "order-42"}')
+    body = await read_object(request, '{"provider": "kie", "tag": "order-42"}')
     UnknownField.refuse(body, ["provider", "tag"], "POST /v1/callback-urls")
     provider, tag = body.get("provider"), body.get("tag")
     url = actions.issue_callback_url(request.state, provider, tag)

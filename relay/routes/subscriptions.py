@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -14,6 +13,7 @@ from relay import actions
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound, UnknownField
 from relay.events import EVENT_TYPES, rfc3339
+from relay.routes.params import read_object
 from relay.store.subscriptions import Subscription, new_subscription
 
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}")
@@ -24,19 +24,6 @@ RESERVED_HEADERS = frozenset(
 MAX_HEADERS = 20
 MAX_FILTER_VALUES = 50
 MAX_TEXT = 200
-
-
-async def read_object(request: Request, example: str) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body must be a JSON object like {example}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest(f"body must be a JSON object like {example}")
-    return body
 
 
 def _strings(name: str, value: object, allowed: list[str] | None = None) -> tuple[str, ...]:

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from relay.auth import require_admin
 from relay.errors import BadRequest, NotFound, UnknownProvider
-from relay.routes.events import DEFAULT_LIMIT, MAX_LIMIT, json_bytes
-from relay.routes.subscriptions import read_object
+from relay.routes.events import json_bytes
+from relay.routes.params import page_limit, read_object
 from relay.store.tasks import OPEN_STATUSES, TERMINAL_STATUSES
 from relay.tasks.catalog import check_service
 from relay.tasks.service import Registration
@@ -94,10 +94,7 @@ async def list_tasks(request: Request) -> Response:
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
         raise BadRequest(f"unknown status {status!r}; expected one of {list(STATUSES)}")
-    raw_limit = params.get("limit")
-    if raw_limit is not None and (not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT):
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw_limit!r}")
-    limit = int(raw_limit) if raw_limit is not None else DEFAULT_LIMIT
+    limit = page_limit(params.get("limit"))
     cursor = params.get("cursor") or None
     if cursor is not None and not CURSOR.fullmatch(cursor):
         raise BadRequest(f"cursor {cursor!r} is not one this API returned")

@@ -13,7 +13,7 @@ Life of a delivery (keys in :mod:`relay.store.keys`, scripts in ``scripts/``)::
 from __future__ import annotations
 
 import dataclasses
-import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,7 @@ from relay import ids
 from relay.events import rfc3339
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
+from relay.store.indexes import claim_due, merge_newest, scan_newest
 from relay.store.store import RedisClient, load_script, read_events
 
 ATTEMPTS_KEPT = 50
@@ -58,7 +59,6 @@ class DeliveryStatus(StrEnum):
 
 STATUSES = tuple(DeliveryStatus)
 SCAN_BATCH = 200
-SCAN_LIMIT = 20_000
 # Most events per create script, so a long run of them cannot stall Redis for long.
 CREATE_BATCH_EVENTS = 500
 
@@ -300,8 +300,7 @@ class DeliveryStore:
     # -- dispatch: claim, finish, release -------------------------------------------------------------------------
 
     async def claim(self, partition: int, now_ms: int, lease_end_ms: int, limit: int) -> list[str]:
-        found: list[bytes] = await self._claim.call([keys.due(partition)], [now_ms, lease_end_ms, limit])
-        return [raw.decode() for raw in found]
+        return await claim_due(self._claim, keys.due(partition), now_ms, lease_end_ms, limit)
 
     async def load(self, delivery_ids: list[str], with_body: bool = True) -> list[Delivery | None]:
         """The deliveries (None for one that is gone); ``with_body``: with the event JSON each one sends."""
@@ -412,32 +411,29 @@ class DeliveryStore:
     ) -> tuple[list[Delivery], str | None]:
         """Newest first, filtered; ``cursor`` is the id of the last delivery of the previous page."""
         pages = [await self._scan(p, status, subscription_id, limit, cursor) for p in range(self.partitions)]
-        merged = heapq.merge(*pages, key=lambda d: d.id, reverse=True)
-        picked = list(merged)[:limit]
+        picked = merge_newest(pages, lambda d: d.id, limit)
         return picked, picked[-1].id if len(picked) == limit else None
 
     async def _scan(
         self, partition: int, status: DeliveryStatus | None, subscription_id: str | None, limit: int, cursor: str | None
     ) -> list[Delivery]:
-        found: list[Delivery] = []
-        upper = f"({cursor}" if cursor else "+"
-        scanned = 0
-        while len(found) < limit and scanned < SCAN_LIMIT:
-            batch: Any = await self.redis.zrevrangebylex(
-                keys.deliveries_index(partition), upper, "-", start=0, num=SCAN_BATCH
-            )
-            if not batch:
-                break
-            for delivery in await self.load([raw.decode() for raw in batch], with_body=False):
-                if delivery is None:
-                    continue
-                if status is not None and delivery.status != status:
-                    continue
-                if subscription_id is not None and delivery.subscription_id != subscription_id:
-                    continue
-                found.append(delivery)
-                if len(found) == limit:
-                    break
-            scanned += len(batch)
-            upper = "(" + batch[-1].decode()
-        return found
+        index = keys.deliveries_index(partition)
+
+        async def read(upper: str) -> list[Any]:
+            batch: list[Any] = await self.redis.zrevrangebylex(index, upper, "-", start=0, num=SCAN_BATCH)
+            return batch
+
+        async def keep(batch: Sequence[Any]) -> list[Delivery | None]:
+            loaded = await self.load([raw.decode() for raw in batch], with_body=False)
+            return [
+                delivery
+                if delivery is not None
+                and (status is None or delivery.status == status)
+                and (subscription_id is None or delivery.subscription_id == subscription_id)
+                else None
+                for delivery in loaded
+            ]
+
+        return await scan_newest(
+            read, lambda last: "(" + last.decode(), keep, upper=f"({cursor}" if cursor else "+", limit=limit
+        )

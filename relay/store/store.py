@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import importlib.resources
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from relay import ids
 from relay.errors import StoreUnavailable
 from relay.events import NewEvent, render_event
 from relay.store import keys, packing
+from relay.store.indexes import merge_newest, scan_newest
 from relay.store.writer import ScriptWriter
 
 RedisClient = Redis  # decode_responses=False everywhere: values are bytes.
@@ -94,7 +94,6 @@ class EventFilter:
 OFFLOAD_BYTES = 64 * 1024
 # Listing filters in Python over the stream; this bounds the entries read for one page.
 SCAN_BATCH = 500
-SCAN_LIMIT = 20_000
 
 
 class Store:
@@ -243,28 +242,26 @@ class Store:
         else:
             partitions = list(range(self.partitions))
         pages = [await self._scan_partition(p, flt, limit, cursor) for p in partitions]
-        return list(heapq.merge(*pages, key=lambda row: stream_order(row[0]), reverse=True))[:limit]
+        return merge_newest(pages, lambda row: stream_order(row[0]), limit)
 
     async def _scan_partition(
         self, partition: int, flt: EventFilter, limit: int, cursor: str | None
     ) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
-        upper = f"({cursor}" if cursor else "+"
-        scanned = 0
-        while len(found) < limit and scanned < SCAN_LIMIT:
-            entries: list[Any] = (
-                await self.redis.xrevrange(keys.events_stream(partition), upper, "-", count=SCAN_BATCH) or []
-            )
-            if not entries:
-                break
-            for entry_id, fields in entries:
-                if flt.matches(fields):
-                    found.append((entry_id.decode(), fields[b"id"].decode()))
-                    if len(found) == limit:
-                        break
-            scanned += len(entries)
-            upper = "(" + entries[-1][0].decode()
-        return found
+        stream = keys.events_stream(partition)
+
+        async def read(upper: str) -> list[Any]:
+            entries: list[Any] = await self.redis.xrevrange(stream, upper, "-", count=SCAN_BATCH) or []
+            return entries
+
+        async def keep(entries: Sequence[Any]) -> list[tuple[str, str] | None]:
+            return [
+                (entry_id.decode(), fields[b"id"].decode()) if flt.matches(fields) else None
+                for entry_id, fields in entries
+            ]
+
+        return await scan_newest(
+            read, lambda last: "(" + last[0].decode(), keep, upper=f"({cursor}" if cursor else "+", limit=limit
+        )
 
 
 # An event id ends with 16 random characters and the partition's two; accept.lua may change only what precedes.

@@ -15,11 +15,12 @@ Redis Cluster slot.
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from relay.store import keys
+from relay.store.indexes import claim_due, merge_newest, scan_newest
 from relay.store.store import RedisClient, load_script
 
 OPEN_STATUSES = ("waiting", "polling", "overdue")
@@ -47,7 +48,6 @@ FIELDS = (
     "notified",
 )
 SCAN_BATCH = 200
-SCAN_LIMIT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +176,7 @@ class TaskStore:
 
     async def claim(self, partition: int, now_ms: int, lease_end_ms: int, limit: int) -> list[str]:
         """Digests of tasks due for a poll (or a deadline check), now leased to the caller until ``lease_end_ms``."""
-        found: list[bytes] = await self._claim.call([keys.task_polls(partition)], [now_ms, lease_end_ms, limit])
-        return [raw.decode() for raw in found]
+        return await claim_due(self._claim, keys.task_polls(partition), now_ms, lease_end_ms, limit)
 
     async def polled(
         self,
@@ -216,29 +215,25 @@ class TaskStore:
         """Newest first; ``status`` filters (``overdue``: open and past its deadline); ``cursor`` is the creation
         time (ms) of the last task of the previous page."""
         pages = [await self._scan(p, status, now_ms, limit, cursor) for p in range(self.partitions)]
-        return list(heapq.merge(*pages, key=lambda t: t.created_ms, reverse=True))[:limit]
+        return merge_newest(pages, lambda t: t.created_ms, limit)
 
     async def _scan(
         self, partition: int, status: str | None, now_ms: int, limit: int, cursor: int | None
     ) -> list[TaskRecord]:
-        found: list[TaskRecord] = []
-        upper: str | int = f"({cursor}" if cursor is not None else "+inf"
-        scanned = 0
-        while len(found) < limit and scanned < SCAN_LIMIT:
-            batch: Any = await self.redis.zrevrangebyscore(
-                keys.tasks_index(partition), upper, "-inf", start=0, num=SCAN_BATCH, withscores=True
+        index = keys.tasks_index(partition)
+
+        async def read(upper: str) -> list[Any]:  # (member, score) pairs
+            batch: list[Any] = await self.redis.zrevrangebyscore(
+                index, upper, "-inf", start=0, num=SCAN_BATCH, withscores=True
             )
-            if not batch:
-                break
+            return batch
+
+        async def keep(batch: Sequence[Any]) -> list[TaskRecord | None]:
             records = await self.load(partition, [member.decode() for member, _ in batch])
-            for record in records:
-                if record is not None and _matches(record, status, now_ms):
-                    found.append(record)
-                    if len(found) == limit:
-                        break
-            scanned += len(batch)
-            upper = f"({int(batch[-1][1])}"
-        return found
+            return [record if record is not None and _matches(record, status, now_ms) else None for record in records]
+
+        upper = f"({cursor}" if cursor is not None else "+inf"
+        return await scan_newest(read, lambda last: f"({int(last[1])}", keep, upper=upper, limit=limit)
 
     async def open_counts(self, now_ms: int) -> dict[str, int]:
         """How many tasks are open in all, and how many of them are past their deadline (due for a poll)."""
