@@ -23,12 +23,15 @@ def test_the_license_file_is_the_one_the_metadata_declares() -> None:
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
 
 
-def test_ci_lints_and_then_runs_readme_test_command() -> None:
+def test_ci_lints_then_runs_readme_test_command_then_the_lowest_versions() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     command = "pip install -e '.[test]' && python -m pytest"
     assert command in readme
     steps = [line for line in ci if line and not line.startswith("#")]
-    assert steps[-1] == command
+    assert command in steps, ".ci/run does not run README's test command"
     for lint in ("ruff check .", "ruff format --check .", "mypy"):
         assert lint in steps, f".ci/run does not run {lint!r}"
+        assert steps.index(lint) < steps.index(command)
+    # After the tests: the same in-process tests at the lowest versions pyproject.toml allows.
+    assert steps.index(".ci/lowest") > steps.index(command)
