@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from relay import actions
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound
+from relay.errors import BadRequest, NotFound, UnknownField
 from relay.routes.params import page_limit, read_object
 from relay.store.deliveries import STATUSES, DeliveryStatus
 
@@ -55,6 +55,8 @@ async def replay_event(request: Request) -> Response:
     require_admin(request)
     event_id = request.path_params["event_id"]
     body = await read_object(request, '{"subscription_id": "sub_..."} or {"channel": "<tunnel channel>"}')
+    # A misspelled subscription_id must not become a replay to every subscriber.
+    UnknownField.refuse(body, ["subscription_id", "channel"], "POST /v1/events/{event_id}/replay")
     wanted, channel = body.get("subscription_id"), body.get("channel")
     if wanted is not None and not isinstance(wanted, str):
         raise BadRequest(f"subscription_id must be a string, got {wanted!r}")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from relay.config import Settings
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, callback_path
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +44,21 @@ async def test_unknown_fields_are_refused_naming_them(
     assert error["code"] == "unknown_field"
     assert repr(next(iter(misspelled))) in error["message"] and path in error["message"]
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_misspelled_replay_target_is_refused_not_sent_to_every_subscriber(relay: httpx.AsyncClient) -> None:
+    sub = (await relay.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/h"}, headers=ADMIN)).json()
+    path = await callback_path(relay, "generic")
+    event_id = (await relay.post(path, json={"taskId": "t", "status": "completed"})).json()["event_id"]
+
+    refused = await relay.post(f"/v1/events/{event_id}/replay", json={"subscripton_id": sub["id"]}, headers=ADMIN)
+    deliveries_after_refusal = (await relay.get("/v1/deliveries", headers=ADMIN)).json()["data"]
+    accepted = await relay.post(f"/v1/events/{event_id}/replay", json={"subscription_id": sub["id"]}, headers=ADMIN)
+
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_field"
+    assert "'subscripton_id'" in refused.json()["error"]["message"]
+    assert deliveries_after_refusal == []
+    assert accepted.status_code == 202 and len(accepted.json()["deliveries"]) == 1  # the positive control
 
 
 async def test_nothing_is_made_by_a_refused_body(relay: httpx.AsyncClient) -> None:
