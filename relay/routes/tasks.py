@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay.auth import require_admin
-from relay.errors import BadRequest, NotFound, UnknownProvider
+from relay.errors import BadRequest, NotFound, UnknownField, UnknownProvider
 from relay.routes.events import json_bytes
 from relay.routes.params import page_limit, read_object
 from relay.store.tasks import OPEN_STATUSES, TERMINAL_STATUSES
@@ -43,9 +43,8 @@ def _text(name: str, value: object, limit: int) -> str:
 async def create_task(request: Request) -> Response:
     require_admin(request)
     body = await read_object(request, EXAMPLE)
-    unknown = set(body) - {"provider", "task_id", "service", "tag", "notify_url", "deadline_s", "horizon_s"}
-    if unknown:
-        raise BadRequest(f"unknown fields {sorted(unknown)}; a task takes {EXAMPLE}")
+    fields = ["provider", "task_id", "service", "tag", "notify_url", "deadline_s", "horizon_s"]
+    UnknownField.refuse(body, fields, "POST /v1/tasks")
     provider = body.get("provider")
     if not isinstance(provider, str):
         raise BadRequest(f"provider must be a string, got {provider!r}")

@@ -59,7 +59,7 @@ async def test_without_auto_tracking_a_progress_callback_tracks_nothing(
         ({"provider": "kie", "task_id": "t", "service": "mj", "deadline_s": -1}, 400, "deadline_s"),
         ({"provider": "kie", "task_id": "t", "service": "mj", "deadline_s": 10, "horizon_s": 5}, 400, "horizon_s"),
         ({"provider": "kie", "task_id": "t", "service": "mj", "notify_url": "ftp://x"}, 400, "http or https"),
-        ({"provider": "kie", "task_id": "t", "service": "mj", "extra": 1}, 400, "unknown fields"),
+        ({"provider": "kie", "task_id": "t", "service": "mj", "extra": 1}, 400, "unknown_field"),
     ],
 )
 async def test_registrations_are_validated(
