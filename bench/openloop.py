@@ -62,6 +62,14 @@ class _Connection(asyncio.Protocol):
             self.waiter.set_result(status)
 
 
+def post_request(host: str, path: str, body: bytes) -> bytes:
+    """One keep-alive ``POST`` of a JSON ``body``, as bytes on the wire."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 def _percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -195,11 +203,7 @@ def run(
     def build_request(index: int) -> bytes:
         provider = providers[index % len(providers)]
         body = bodies[provider].replace(TASK_ID_PLACEHOLDER, f"{nonce}-{index}").encode()
-        head = (
-            f"POST {paths[provider]} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        return head.encode() + body
+        return post_request(f"{host}:{port}", paths[provider], body)
 
     runner: Callable[[Any], dict[str, Any]] = event_loop_runner()
     return runner(_run(host, int(port), build_request, rate, duration_s, max_connections))
@@ -239,11 +243,7 @@ async def _large_senders(
             try:
                 while not stop.is_set() and not conn.lost:
                     body = template.replace(b"@@LARGE@@", f"{nonce}-{number}-{sent}".encode())
-                    head = (
-                        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n"
-                    ).encode()
-                    status = await conn.send(head + body)
+                    status = await conn.send(post_request(f"{host}:{port}", path, body))
                     statuses[status] = statuses.get(status, 0) + 1
                     sent += 1
             except (ConnectionError, OSError):
@@ -278,11 +278,7 @@ def run_with_large(
         def build(index: int) -> bytes:
             provider = providers[index % len(providers)]
             body = bodies[provider].replace(TASK_ID_PLACEHOLDER, f"{nonce}{prefix}-{index}").encode()
-            head = (
-                f"POST {paths[provider]} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            )
-            return head.encode() + body
+            return post_request(f"{host}:{port}", paths[provider], body)
 
         return build
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bench.openloop import offer
+from bench.openloop import offer, post_request
 
 BODY_BYTES = 1024
 
@@ -29,12 +29,7 @@ def send(url: str, prefix: str, rate: float, count: int, connections: int) -> di
     origin = f"http://{parts.hostname}:{parts.port}"
 
     def request(index: int) -> bytes:
-        content = body(f"{prefix}-{index:05}")
-        head = (
-            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(content)}\r\n\r\n"
-        )
-        return head.encode() + content
+        return post_request(parts.netloc, parts.path, body(f"{prefix}-{index:05}"))
 
     sent: dict[str, float] = {}
 
