@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from relay import heap
 from relay.adminthrottle import AdminGuessThrottle
 from relay.assets.copier import BACKFILL_S
 from relay.assets.service import Assets, copying
@@ -163,7 +164,7 @@ def create_app(
                 assets=assets.render_meta if assets else None,
             )
             deliveries = DeliveryStore(client, partitions=resolved.partitions, event_ttl_s=resolved.event_ttl_s)
-            yield State(
+            state = State(
                 settings=resolved,
                 redis=client,
                 store=store,
@@ -193,6 +194,8 @@ def create_app(
                 http=http,
                 assets=assets,
             )
+            heap.settle()
+            yield state
         finally:
             if limiter is not None:
                 await limiter.aclose()  # the last local takes reach the shared buckets

@@ -212,6 +212,7 @@ WORKER_HELP = "Run a delivery worker (no HTTP): events -> signed POSTs to subscr
 def worker() -> None:
     import asyncio
 
+    from relay import heap
     from relay.delivery.targets import TargetGuard
     from relay.delivery.worker import delivery_worker
     from relay.store.connect import open_redis, wait_for_redis
@@ -229,6 +230,7 @@ def worker() -> None:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, worker.stop)
+                heap.settle()
                 await worker.run()
         finally:
             await client.aclose(close_connection_pool=True)

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 from relay.errors import BadRequest
 from relay.signing import new_secret
 from relay.store import keys
+from relay.store.cluster import is_cluster, read_streams
 
 MODES = ("event", "raw")
 CHANNEL_BYTES = 24  # 192 bits, URL-safe: also a valid smee.io channel name ([A-Za-z0-9_-], <= 128 chars)
@@ -134,13 +135,18 @@ async def ensure_router_group(redis: Redis, partition: int) -> None:
 
 
 async def read_for_router(
-    redis: Redis, partition: int, consumer: str, cursor: str, count: int, block_ms: int
-) -> list[Entry]:
-    """Entries for ``consumer``: its own unacknowledged ones from ``cursor`` ``"0"``, new ones with ``">"``."""
-    reply: Any = await redis.xreadgroup(
-        ROUTER_GROUP, consumer, {keys.events_stream(partition): cursor}, count=count, block=block_ms
-    )
-    return reply[0][1] if reply else []
+    redis: Redis, partitions: list[int], consumer: str, *, pending: bool, count: int, block_ms: int
+) -> list[tuple[int, Entry]]:
+    """Entries for ``consumer`` from every partition in one read: its own unacknowledged ones (``pending``), else
+    new ones. A cluster reads each partition's stream on its own (they live in different slots)."""
+    streams = {keys.events_stream(p): ("0" if pending else ">") for p in partitions}
+    reply: Any
+    if is_cluster(redis):
+        reply = await read_streams(redis, ROUTER_GROUP, consumer, streams, count=count, block_ms=block_ms)
+    else:
+        reply = await redis.xreadgroup(ROUTER_GROUP, consumer, streams, count=count, block=block_ms)  # type: ignore[arg-type]
+    by_stream = {keys.events_stream(p).encode(): p for p in partitions}
+    return [(by_stream[stream], entry) for stream, entries in reply or [] for entry in entries]
 
 
 async def claim_for_router(redis: Redis, partition: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:
@@ -150,5 +156,9 @@ async def claim_for_router(redis: Redis, partition: int, consumer: str, idle_ms:
     return [entry for entry in reply[1] if entry[1]]
 
 
-async def ack_routed(redis: Redis, partition: int, entry_ids: list[bytes]) -> None:
-    await redis.xack(keys.events_stream(partition), ROUTER_GROUP, *entry_ids)
+async def ack_routed(redis: Redis, entry_ids: Mapping[int, list[bytes]]) -> None:
+    """Acknowledge routed entries, by partition, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for partition, ids in entry_ids.items():
+            pipe.xack(keys.events_stream(partition), ROUTER_GROUP, *ids)
+        await pipe.execute()

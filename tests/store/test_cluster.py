@@ -12,6 +12,8 @@ import redis
 from relay.config import Settings
 from relay.store import keys
 from relay.store.cluster import cluster_url
+from relay.store.connect import open_redis
+from relay.store.tunnels import TunnelStore
 from tests.cluster import redis_cluster
 from tests.conftest import ADMIN, app_client, callback_path
 from tests.delivery.conftest import FAST, subscribe
@@ -93,3 +95,26 @@ async def test_ingest_read_back_and_deliver_on_a_cluster(
     partitions = {int(event_id[-2:], 16) for event_id in event_ids}
     nodes = {_node_holding(cluster, keys.events_stream(p)) for p in partitions}
     assert len(partitions) > 2 and len(nodes) > 1
+
+
+async def test_tunnel_router_on_a_cluster(cluster: str, make_settings: Callable[..., Settings]) -> None:
+    """The router reads every partition's stream (one read per slot in a cluster) and routes each event once."""
+    settings = make_settings(redis_url=cluster, partitions=str(PARTITIONS), tunnel_router="true")
+    async with app_client(settings) as relay:
+        channel = (await relay.post("/v1/tunnels", json={"filter": {"providers": ["generic"]}}, headers=ADMIN)).json()
+        path = await callback_path(relay, "generic")
+        acks = [(await relay.post(path, json={"taskId": f"t-{n}", "status": "completed"})).json() for n in range(TASKS)]
+        buffers = TunnelStore(open_redis(settings), max_events=100, max_bytes=1 << 20, max_age_s=60, channel_ttl_s=60)
+        try:
+            for _ in range(100):  # each read waits up to 50 ms for an entry
+                routed = await buffers.read(channel["channel"], "0", 100, 50)
+                if len(routed) >= TASKS:
+                    break
+            await asyncio.sleep(0.3)  # a second copy of any event would be routed by now
+            routed = await buffers.read(channel["channel"], "0", 100, 50)
+        finally:
+            await buffers.redis.aclose()
+
+    partitions = {int(ack["event_id"][-2:], 16) for ack in acks}
+    assert len(partitions) > 2  # the events really come from several slots
+    assert sorted(fields[b"id"].decode() for _, fields in routed) == sorted(ack["event_id"] for ack in acks)
