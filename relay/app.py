@@ -66,6 +66,8 @@ class State(TypedDict):
     http: httpx.AsyncClient
     """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
     assets: Assets | None
+    large_lane: asyncio.Semaphore
+    """Large callbacks are normalized and stored one at a time (relay.routes.inbound)."""
 
 
 def _reveal(secret: Secret | None) -> str | None:
@@ -134,6 +136,7 @@ def create_app(
         router_task: asyncio.Task[None] | None = None
         http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=3, write=3, pool=3), follow_redirects=False)
         limiter: RateLimiter | None = None
+        store: Store | None = None
         try:
             await wait_for_redis(client, resolved.redis_startup_wait_s)
             await warn_if_volatile(client, resolved.allow_volatile_redis)
@@ -193,12 +196,15 @@ def create_app(
                 ),
                 http=http,
                 assets=assets,
+                large_lane=asyncio.Semaphore(1),
             )
             heap.settle()
             yield state
         finally:
             if limiter is not None:
                 await limiter.aclose()  # the last local takes reach the shared buckets
+            if store is not None:
+                store.close()
             await stop_worker()
             if router_task is not None:
                 router_task.cancel()

@@ -19,12 +19,15 @@ from relay.edge import admit
 from relay.errors import RelayError, StoreUnavailable, UnknownProvider
 from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
 from relay.logs import kv
-from relay.providers.base import TERMINAL_STATUSES
+from relay.providers.base import TERMINAL_STATUSES, Provider
 from relay.providers.safety import parse_safely
 from relay.routes.provider_calls import handshake_answer, redact_headers, verify
 from relay.tasks.catalog import service_of
 
 logger = logging.getLogger(__name__)
+
+# From this size on, a callback waits for the large-callback lane (see _receive).
+LARGE_BODY_BYTES = 64 * 1024
 
 
 class CallbackApp:
@@ -107,6 +110,19 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     token = state.tokens.read(path_params["token"], provider_name)
     await admit(request, state, provider_name, path_params["token"])
     body = await read_body(request, state.settings.max_body_bytes_for(provider_name), state.settings.body_timeout_s)
+    if len(body) < LARGE_BODY_BYTES:
+        return await _store(request, provider_name, provider, token.tag, body, started)
+    # Large bodies are parsed, normalized and stored one at a time (each costs milliseconds of the event loop), so a
+    # burst of them cannot crowd out the small callbacks that are most of the traffic; their senders wait instead.
+    async with state.large_lane:
+        return await _store(request, provider_name, provider, token.tag, body, started)
+
+
+async def _store(
+    request: Request, provider_name: str, provider: Provider, tag: str | None, body: bytes, started: float
+) -> tuple[Response, str]:
+    """Normalize and store a callback whose body is read; the acknowledgement and the outcome."""
+    state = request.state
     now_s: float = state.clock()
     is_json, payload = parse_json(body)
     headers = request.headers
@@ -117,7 +133,7 @@ async def _receive(request: Request, started: float) -> tuple[Response, str]:
     update = parse_safely(provider, payload) if is_json else None
     event = build_event(
         provider=provider_name,
-        tag=token.tag,
+        tag=tag,
         update=update,
         body=body,
         is_json=is_json,

@@ -16,10 +16,12 @@ the callback path.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.resources
 import struct
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
@@ -31,6 +33,7 @@ else:
 RAW = 0
 ZSTD_DICT_1 = 1
 LEVEL = 3
+LARGE_LEVEL = 1
 _MAGIC = b"\x28\xb5\x2f\xfd"
 # fmt byte, then the lengths of meta and request; the body is the rest.
 _HEADER = struct.Struct(">BII")
@@ -53,13 +56,41 @@ def _compressor() -> zstd.ZstdCompressor:
     return _new_compressor()
 
 
-def _new_compressor() -> zstd.ZstdCompressor:
+def _new_compressor(level: int = LEVEL) -> zstd.ZstdCompressor:
     # The dictionary id adds bytes to every frame; the codec byte already says which dictionary.
     options: dict[int, int] = {
         zstd.CompressionParameter.dict_id_flag: 0,
-        zstd.CompressionParameter.compression_level: LEVEL,
+        zstd.CompressionParameter.compression_level: level,
     }
     return zstd.ZstdCompressor(options=options, zstd_dict=_dictionary(ZSTD_DICT_1))
+
+
+class LargePacker:
+    """Packs large bodies on one thread of its own, with a compressor kept for it.
+
+    Compressing a megabyte takes milliseconds with the GIL released, so it must leave the event loop; but a thread
+    per body (``asyncio.to_thread``) let eight concurrent large callbacks keep both cores of a small machine busy
+    compressing while the loop, with every small callback on it, waited for a core, and each call built a new
+    compressor (loading the dictionary: a millisecond and a half). One thread bounds compression to one core and
+    queues large bodies behind each other. Level 1: on large bodies it packs within a few percent of level 3 in
+    three quarters of the time.
+    """
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-pack")
+        self._compressor: zstd.ZstdCompressor | None = None  # made, and used, on the packer's thread only
+
+    async def pack(self, meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._pack, meta, request, body_format, body)
+
+    def _pack(self, meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes:
+        if self._compressor is None:
+            self._compressor = _new_compressor(LARGE_LEVEL)
+        return pack(meta, request, body_format, body, compressor=self._compressor)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def frame(meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes:
@@ -67,10 +98,12 @@ def frame(meta: bytes, request: bytes, body_format: bytes, body: bytes) -> bytes
     return _HEADER.pack(_FORMATS[body_format], len(meta), len(request)) + meta + request + body
 
 
-def pack(meta: bytes, request: bytes, body_format: bytes, body: bytes, *, own_compressor: bool = False) -> bytes:
-    """The stored form. ``own_compressor``: for a call from another thread (a compressor is not thread-safe)."""
+def pack(
+    meta: bytes, request: bytes, body_format: bytes, body: bytes, *, compressor: zstd.ZstdCompressor | None = None
+) -> bytes:
+    """The stored form. ``compressor``: the one to use from another thread (a compressor is not thread-safe)."""
     framed = frame(meta, request, body_format, body)
-    compressor = _new_compressor() if own_compressor else _compressor()
+    compressor = compressor or _compressor()
     compressed = compressor.compress(framed, mode=zstd.ZstdCompressor.FLUSH_FRAME)
     if compressed.startswith(_MAGIC) and len(compressed) - len(_MAGIC) < len(framed):
         # Every frame starts with the same four bytes: the codec byte stands in for them.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.resources
 import time
 from collections.abc import Callable, Sequence
@@ -126,6 +125,7 @@ class Store:
         self.event_ttl_ms = event_ttl_s * 1000
         # Accepts of concurrent requests share one round trip (group commit); see relay.store.writer.
         self._accept = load_script(redis, "accept")
+        self._large = packing.LargePacker()
 
     async def accept(self, event: NewEvent, now_ms: int, timeout_s: float | None = None) -> AcceptResult:
         """Store ``event`` unless its dedup key exists; one atomic script, so nothing is ever half-written.
@@ -136,10 +136,7 @@ class Store:
         if len(event.body) < OFFLOAD_BYTES:
             packed = packing.pack(event.meta, event.request, event.body_format, event.body)
         else:
-            # Compressing a large body takes milliseconds, with the GIL released: other callbacks go on meanwhile.
-            packed = await asyncio.to_thread(
-                packing.pack, event.meta, event.request, event.body_format, event.body, own_compressor=True
-            )
+            packed = await self._large.pack(event.meta, event.request, event.body_format, event.body)
         digest = keys.task_digest(event.provider, event.task_id)
         service, deadline_ms, horizon_ms = "", 0, 0
         if event.service and self.track_deadlines is not None:
@@ -186,6 +183,10 @@ class Store:
         # resend it: stored, not a duplicate. The script may have moved its millisecond, never its random part.
         own = first_id[-_RANDOM_AND_PARTITION:] == event.id[-_RANDOM_AND_PARTITION:]
         return AcceptResult(event_id=first_id, duplicate=not stored and not own)
+
+    def close(self) -> None:
+        """Stop the large-body packer's thread (it is started by the first large body)."""
+        self._large.close()
 
     async def ping(self) -> None:
         await self.redis.ping()

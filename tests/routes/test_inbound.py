@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 import redis
 
+from relay.app import create_app
+from relay.config import Settings
+from relay.routes.inbound import LARGE_BODY_BYTES
 from tests.conftest import ADMIN, PROVIDERS_DIR, callback_path
 
 pytestmark = pytest.mark.anyio
@@ -177,3 +183,31 @@ async def test_concurrent_identical_callbacks_make_one_event(client: httpx.Async
     assert len({r["event_id"] for r in results}) == 1
     events = (await client.get("/v1/tasks/kie/mj_task_12345", headers=ADMIN)).json()["data"]
     assert len(events) == 1
+
+
+async def test_large_callbacks_queue_for_their_lane_while_small_ones_go_on(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="https://relay.test") as client:
+            path = await callback_path(client, "generic")
+            large = b'{"taskId": "large", "status": "done", "logs": "' + b"x" * LARGE_BODY_BYTES + b'"}'
+            lane = state["large_lane"]
+            await lane.acquire()  # another large callback is being stored
+            waiting = asyncio.create_task(client.post(path, content=large))
+            small = await client.post(path, json={"taskId": "small", "status": "done"})
+            await asyncio.sleep(0.2)
+            queued = not waiting.done()
+            lane.release()
+            answered = await asyncio.wait_for(waiting, timeout=10)
+
+    assert small.status_code == 200 and small.json()["received"] is True
+    assert queued  # the large one waited for the lane, while the small one was stored
+    assert answered.status_code == 200 and answered.json()["received"] is True

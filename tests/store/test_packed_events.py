@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 
 import orjson
@@ -127,3 +129,24 @@ async def test_deliveries_reference_their_event_and_hold_no_copy(client: redis.a
     # A delivery whose event is gone has nothing to send (control above: the same load found it).
     await client.delete(keys.events_stream(event.partition))
     assert [d.body for d in await deliveries.load(created) if d is not None] == [None] * 3
+
+
+async def test_large_bodies_are_packed_on_one_thread_of_their_own(client: redis.asyncio.Redis) -> None:
+    store = Store(client, partitions=4, dedup_ttl_s=60, event_ttl_s=600)
+    earlier = set(threading.enumerate())  # other tests' stores may still have theirs
+    bodies = [b'{"logs": "' + f"run {n} step\\n".encode() * (OFFLOAD_BYTES // 8) + b'"}' for n in range(6)]
+
+    try:
+        results = await asyncio.gather(
+            *(store.accept(event_of(body, f"large-{n}"), int(NOW_S * 1000)) for n, body in enumerate(bodies))
+        )
+        packers = [t for t in set(threading.enumerate()) - earlier if t.name.startswith("relay-pack")]
+        stored = [await store.get_stored(result.event_id) for result in results]
+    finally:
+        store.close()
+
+    # Six concurrent large callbacks, one packer thread (asyncio.to_thread would have used up to six).
+    assert len(packers) == 1
+    assert [event.body if event else None for event in stored] == bodies
+    packers[0].join(timeout=5)
+    assert not packers[0].is_alive()  # close() stops it
