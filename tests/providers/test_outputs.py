@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relay.providers.base import Output
 from relay.providers.outputs import OutputCollector, coerce_progress, is_http_url, kind_for, task_id_of
@@ -91,6 +94,26 @@ def test_kind_for(url: str, hint: str | None, kind: str) -> None:
 )
 def test_is_http_url(value: Any, ok: bool) -> None:
     assert is_http_url(value) is ok
+
+
+def _is_http_url_by_urlsplit(value: str) -> bool:
+    """The definition is_http_url's one-match fast path must agree with."""
+    if not value.lower().startswith(("http://", "https://")) or any(char.isspace() for char in value):
+        return False
+    try:
+        return bool(urlsplit(value).netloc)
+    except ValueError:
+        return False
+
+
+@given(
+    st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "http:/", ""]),
+    st.text(alphabet=st.sampled_from("az09.-_~%!$&'()*+,;=:@[]/?# \t\u00e9\u2028\x00\uff0e"), max_size=12),
+    st.text(max_size=6),
+)
+def test_is_http_url_agrees_with_urlsplit(scheme: str, host: str, rest: str) -> None:
+    value = scheme + host + rest
+    assert is_http_url(value) is _is_http_url_by_urlsplit(value)
 
 
 def test_collector_dedups_in_first_seen_order() -> None:
