@@ -32,7 +32,7 @@ from relay.errors import RelayError
 from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
-from relay.routes import ROUTES, inbound
+from relay.routes import ROUTES, direct, inbound, tunnels
 from relay.store.connect import disconnect as disconnect_streams
 from relay.store.connect import open_redis, open_stream_redis, wait_for_redis
 from relay.store.deliveries import DeliveryStore
@@ -100,17 +100,21 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 
 class RelayApp(Starlette):
-    """The relay's Starlette app, with callbacks served ahead of its middleware and router: ``POST /hooks/...`` is
-    most of the traffic and does little work, so the layers every other route needs were a large share of its
-    cost. The callback route stays in the router (for the OpenAPI document and a mounted app's paths)."""
+    """The relay's Starlette app, with the webhook senders' routes (``POST /hooks/...`` and ``POST /t/...``) served
+    ahead of its middleware and router (see :mod:`relay.routes.direct`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            params = inbound.callback_params(scope["path"])
-            if params is not None:
+            path = scope["path"]
+            endpoint: direct.Endpoint | None = None
+            if (params := inbound.callback_params(path)) is not None:
+                endpoint = inbound.receive_callback
+            elif (channel := direct.one_segment(path, "/t/")) is not None:
+                endpoint, params = tunnels.smee_post, {"channel": channel}
+            if endpoint is not None:
                 scope["app"] = self
                 scope["path_params"] = params
-                await inbound.serve_callback(scope, receive, send, self.exception_handlers)
+                await direct.serve(endpoint, scope, receive, send, self.exception_handlers)
                 return
         await super().__call__(scope, receive, send)
 

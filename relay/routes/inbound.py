@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
@@ -47,23 +45,6 @@ def callback_params(path: str) -> dict[str, str] | None:
     if not slash or not provider or not token or "/" in token:
         return None
     return {"provider": provider, "token": token}
-
-
-ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-async def serve_callback(scope: Scope, receive: Receive, send: Send, handlers: Mapping[Any, ExceptionHandler]) -> None:
-    """The callback route ahead of Starlette's middleware and router (see :class:`relay.app.RelayApp`), with the
-    app's exception handlers."""
-    request = Request(scope, receive, send)
-    try:
-        response: Callable[[Scope, Receive, Send], Awaitable[None]] = await receive_callback(request)
-    except Exception as exc:
-        handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
-        if handler is None:
-            raise
-        response = await handler(request, exc)
-    await response(scope, receive, send)
 
 
 class _Ack(Response):

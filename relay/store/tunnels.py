@@ -20,6 +20,10 @@ from relay.store.store import StoredEvent, load_script, read_events
 Fields = dict[str, str | bytes]
 # The registry is swept of stale channels at most this often per process.
 SWEEP_EVERY_S = 60.0
+# Appending moves a channel's last use (its expiry, hours away) at most this often per channel and process: a
+# webhook at a time, it was a Redis round trip of its own for each.
+TOUCH_EVERY_MS = 1000
+MAX_TOUCHED = 10_000
 # Fields the append script adds; a resent entry gets new ones.
 NUMBERING = (b"n", b"size")
 
@@ -57,6 +61,7 @@ class TunnelStore:
         self._append = load_script(redis, "tunnel_append")
         self._ack = load_script(redis, "tunnel_ack")
         self._swept_at = 0.0
+        self._touched: dict[str, int] = {}
 
     # --- registry ---
 
@@ -86,7 +91,11 @@ class TunnelStore:
         return bool(removed)
 
     async def touch(self, name: str, now_ms: int) -> None:
+        """Record that the channel was used (its expiry moves on)."""
         await self.redis.zadd(keys.tunnels_used(), {name: now_ms}, xx=True)
+        if len(self._touched) >= MAX_TOUCHED:
+            self._touched.clear()
+        self._touched[name] = now_ms
 
     async def sweep(self, now_ms: int, force: bool = False) -> list[str]:
         """Delete the channels unused for the channel TTL (checked at most once a minute unless forced)."""
@@ -116,7 +125,8 @@ class TunnelStore:
             for field_name, value in fields.items():
                 args += [field_name, value]
         added: Any = await self._append.call([keys.tunnel_buffer(name), keys.tunnel_state(name)], args)
-        await self.touch(name, now_ms)
+        if not 0 <= now_ms - self._touched.get(name, now_ms - TOUCH_EVERY_MS) < TOUCH_EVERY_MS:
+            await self.touch(name, now_ms)
         return [entry_id.decode() for entry_id in added]
 
     async def last_id(self, name: str) -> str:

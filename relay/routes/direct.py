@@ -1,0 +1,42 @@
+"""Serving a route ahead of Starlette's middleware and router (:class:`relay.app.RelayApp`).
+
+The two routes webhook senders call, ``POST /hooks/{provider}/{token}`` and ``POST /t/{channel}``, are most of the
+traffic and do little work, so the layers every other route needs (middleware, routing, Starlette's per-route
+exception wrapper) were a large share of their cost. Neither is an admin path (the admin-guess throttle skips them),
+and both stay in the router too, for the OpenAPI document and a mounted app's paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def one_segment(path: str, prefix: str) -> str | None:
+    """The single path segment after ``prefix`` (``/t/{channel}``), as Starlette's router would match it, else None."""
+    if not path.startswith(prefix):
+        return None
+    segment = path[len(prefix) :]
+    return segment if segment and "/" not in segment else None
+
+
+async def serve(
+    endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, handlers: Mapping[Any, ExceptionHandler]
+) -> None:
+    """Run ``endpoint`` with the app's exception handlers, as the router and ``ExceptionMiddleware`` would."""
+    request = Request(scope, receive, send)
+    try:
+        response: Callable[[Scope, Receive, Send], Awaitable[None]] = await endpoint(request)
+    except Exception as exc:
+        handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+        if handler is None:
+            raise
+        response = await handler(request, exc)
+    await response(scope, receive, send)
