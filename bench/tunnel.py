@@ -57,9 +57,12 @@ STARTUP_RUNS = int(os.environ.get("BENCH_TUNNEL_STARTUP_RUNS", "7"))
 
 def _send(url: str, prefix: str, rate: float, count: int, connections: int) -> dict[str, float]:
     """The webhooks sent by a process of their own (bench/webhook_sender.py); event id -> send time."""
-    args = [sys.executable, "-m", "bench.webhook_sender", url, prefix, str(rate), str(count), str(connections)]
-    found = subprocess.run(args, cwd=ROOT, capture_output=True, check=True, timeout=600)
-    sent: dict[str, float] = orjson.loads(found.stdout)["sent"]
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        result = Path(tmp) / "sent.json"
+        args = [sys.executable, "-m", "bench.webhook_sender", url, prefix, str(rate), str(count), str(connections)]
+        # Through a file, not stdout: a pipe the event loop left non-blocking cut the result at 64 KiB once.
+        subprocess.run([*args, str(result)], cwd=ROOT, capture_output=True, check=True, timeout=600)
+        sent: dict[str, float] = orjson.loads(result.read_bytes())["sent"]
     return sent
 
 

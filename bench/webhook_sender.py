@@ -10,6 +10,7 @@ id ``PREFIX-nnnnn``, to ``URL`` with :func:`bench.openloop.offer`: at ``RATE`` p
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
@@ -42,6 +43,6 @@ def send(url: str, prefix: str, rate: float, count: int, connections: int) -> di
 
 
 if __name__ == "__main__":
-    url, prefix, rate, count, connections = sys.argv[1:6]
+    url, prefix, rate, count, connections, result = sys.argv[1:7]
     found = send(url, prefix, float(rate), int(count), int(connections))
-    sys.stdout.buffer.write(orjson.dumps({"sent": found}))
+    Path(result).write_bytes(orjson.dumps({"sent": found}))
