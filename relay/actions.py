@@ -18,7 +18,7 @@ from relay.config import Settings
 from relay.errors import BadRequest, NotFound, UnknownProvider
 from relay.events import meta_of
 from relay.providers.base import Provider
-from relay.store.channels import KIND_EVENT
+from relay.store.channels import ROUTED_FIELDS, routed_entry
 from relay.store.deliveries import Delivery, DeliveryStatus, DeliveryStore
 from relay.store.store import Store
 from relay.store.subscriptions import Subscription, SubscriptionStore
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from relay.store.tunnels import TunnelStore
 
 RECOVER_PAGE = 500
-ROUTED_FIELDS = ("provider", "type", "task_id", "tag")
 
 
 class Tunnels(Protocol):
@@ -110,10 +109,10 @@ async def replay_to_channel(state: AppState, event_id: str, channel: str) -> str
     if await channels.get(channel) is None:
         raise NotFound("no such tunnel channel")  # the name is a credential: never echo it
     meta = meta_of(stored.meta)
-    # The fields the router copies (relay.tunnel.router): the stream reads the event itself by its id.
-    fields: dict[str, str | bytes] = {name: str(meta.get(name) or "") for name in ROUTED_FIELDS}
-    fields |= {"id": event_id, "kind": KIND_EVENT, "received_ms": str(ids.ms_of(event_id, ids.EVENT_PREFIX))}
-    entry_ids = await channels.append(channel, [fields], now_ms(state))
+    # As the router would have routed it (relay.tunnel.router).
+    fields = {name: str(meta.get(name) or "") for name in ROUTED_FIELDS} | {"id": event_id}
+    entry = routed_entry(fields, str(ids.ms_of(event_id, ids.EVENT_PREFIX)))
+    entry_ids = await channels.append(channel, [entry], now_ms(state))
     return entry_ids[0]
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from relay.config import CliSettings, SettingsError
+from relay.cli_settings import CliSettings, SettingsError
 
 if TYPE_CHECKING:
     import httpx

@@ -7,18 +7,21 @@ import os
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from relay import __version__
 from relay.admin_client import SERVER_OPTION, call
-from relay.config import CliSettings, Settings, SettingsError
+from relay.cli_settings import CliSettings, SettingsError
 from relay.events_cli import events
 from relay.names import PROVIDER_NAMES
 from relay.simulate.cli import simulate
 from relay.tasks.cli import tasks
 from relay.tunnel.cli import tunnel
+
+if TYPE_CHECKING:
+    from relay.config import Settings
 
 # Every command imports what it runs on (uvicorn, Redis, the app, the stores) inside its function: `relay tunnel`
 # and `relay --help` start without the web stack (tests/tunnel/test_startup.py).
@@ -59,6 +62,8 @@ def configure_logging(local: CliSettings) -> dict[str, Any]:
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
+    from relay.config import Settings
+
     try:
         return Settings.from_environ(environ)
     except (SettingsError, ValueError, KeyError) as exc:

@@ -10,18 +10,16 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
-if TYPE_CHECKING:
-    from starlette.config import Config
-    from starlette.datastructures import Secret
+from starlette.config import Config
+from starlette.datastructures import CommaSeparatedStrings, Secret
+
+# Re-exported: what the command line reads before the app's settings lives where starlette is not imported.
+from relay.cli_settings import LOG_FORMATS, CliSettings, SettingsError
 
 DAY_S = 86_400
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     store_timeout_s: float = 3.0
     redis_connect_timeout_s: float = 1.0
-    redis_startup_wait_s: float = 10.0
+    redis_startup_wait_s: float = CliSettings.redis_startup_wait_s
     redis_max_connections: int = 64
     kie_webhook_hmac_key: Secret | None = None
     signature_tolerance_s: int = 300
@@ -52,7 +50,7 @@ class Settings:
     """``RELAY_APIFRAME_API_KEY``: APIFrame v2 signs with HMAC-SHA256 keyed by SHA-256 of the API key."""
     leonardo_webhook_api_key: Secret | None = None
     """``RELAY_LEONARDO_WEBHOOK_API_KEY``: the webhook callback API key (``authorization: Bearer ...``)."""
-    log_level: str = "info"
+    log_level: str = CliSettings.log_level
     provider_max_body_bytes: Mapping[str, int] = field(default_factory=dict)
     """``RELAY_<PROVIDER>_MAX_BODY_BYTES``: a provider's own body limit, overriding ``max_body_bytes``."""
     body_timeout_s: float = 10.0
@@ -81,7 +79,7 @@ class Settings:
     subscription_disable_after_s: int = 5 * DAY_S
     worker_poll_s: float = 0.1
     shutdown_grace_s: float = 10.0
-    log_format: str = "plain"
+    log_format: str = CliSettings.log_format
     allow_volatile_redis: bool = False
     """Serve even when Redis keeps nothing on disk (no AOF, no RDB save points): ``/readyz`` then stays ready."""
     metrics_token: Secret | None = None
@@ -150,10 +148,6 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        # Imported here: the command line reads CliSettings without loading starlette (`relay tunnel` start-up).
-        from starlette.config import Config
-        from starlette.datastructures import CommaSeparatedStrings, Secret
-
         config = Config(environ=environ, env_prefix="RELAY_")
         plain = Config(environ=environ)
         redis_url = plain("REDIS_URL", default="")
@@ -287,8 +281,6 @@ def parse_networks(name: str, value: str) -> tuple[Network, ...]:
 
 
 def _secret(value: str) -> Secret | None:
-    from starlette.datastructures import Secret
-
     return Secret(value) if value else None
 
 
@@ -320,8 +312,6 @@ def missing_secrets_message(names: list[str]) -> str:
 def _edge_settings(config: Config) -> _EdgeSettings:
     """The public-edge settings: limits, timeouts, allow-lists, rate limits, per-provider overrides."""
     # Imported here: providers need nothing from settings, and this keeps the import graph one-way at load time.
-    from starlette.datastructures import Secret
-
     from relay.providers import PROVIDER_NAMES
 
     body_limits: dict[str, int] = {}
@@ -360,8 +350,6 @@ def _edge_settings(config: Config) -> _EdgeSettings:
 
 def _delivery_settings(config: Config) -> dict[str, Any]:
     """The delivery worker's settings (subscriptions, retries, leases); defaults are the dataclass's."""
-    from starlette.datastructures import CommaSeparatedStrings
-
     d = Settings
     schedule = config("RETRY_SCHEDULE_S", cast=CommaSeparatedStrings, default="")
     try:
@@ -391,9 +379,6 @@ def _delivery_settings(config: Config) -> dict[str, Any]:
     }
 
 
-LOG_FORMATS = ("plain", "json")
-
-
 def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
     """Per-channel bounds: what one channel (its senders, its buffer, its readers) may take from the relay."""
     post_per_s = config("TUNNEL_POST_PER_S", cast=float, default=Settings.tunnel_post_per_s)
@@ -416,8 +401,6 @@ def _tunnel_limit_settings(config: Config) -> dict[str, Any]:
 
 def _ops_settings(config: Config) -> dict[str, Any]:
     """Operations: log format, the Redis persistence check, who may read ``/metrics``."""
-    from starlette.datastructures import Secret
-
     log_format = config("LOG_FORMAT", default=Settings.log_format).lower()
     if log_format not in LOG_FORMATS:
         raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
@@ -435,8 +418,6 @@ CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
 
 
 def _assets_settings(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
-    from starlette.datastructures import CommaSeparatedStrings
-
     from relay.providers import PROVIDER_NAMES
 
     d = Settings
@@ -480,8 +461,6 @@ def _flag(name: str, value: str) -> bool:
 
 def _task_settings(config: Config) -> dict[str, Any]:
     """Tracked tasks: the poller's schedule and limits, and each provider's API key and base URL."""
-    from starlette.datastructures import Secret
-
     from relay.tasks.catalog import TASK_PROVIDERS
 
     keys: dict[str, Secret] = {}
@@ -512,94 +491,3 @@ def _task_settings(config: Config) -> dict[str, Any]:
         "provider_api_keys": keys,
         "provider_api_bases": bases,
     }
-
-
-# -- the command line: what `relay` reads before (or instead of) the app's Settings ------------------------------
-
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-@dataclass(frozen=True)
-class CliSettings:
-    """What the ``relay`` commands read from the environment before the app's :class:`Settings` can be built.
-
-    ``relay serve`` completes the environment (secrets from the data dir, the embedded Redis's URL) and only then
-    builds :class:`Settings`; ``relay tunnel`` and the admin commands need the server and a token, nothing more.
-    """
-
-    data_dir: Path = Path(".relay")
-    redis_url: str = ""
-    """``REDIS_URL``; empty: ``relay serve`` and ``relay worker`` start the embedded Redis."""
-    port: int = 8000
-    """``PORT`` (what PaaS set), overridden by ``--port``."""
-    web_concurrency: int = 1
-    """``WEB_CONCURRENCY``, overridden by ``--workers``."""
-    public_url: str = ""
-    admin_token: str = ""
-    secret_key: str = ""
-    redis_startup_wait_s: float = Settings.redis_startup_wait_s
-    log_level: str = Settings.log_level
-    log_format: str = Settings.log_format
-    config_home: Path = Path("~/.config")
-    """``XDG_CONFIG_HOME`` (else ``$HOME/.config``): where ``relay tunnel`` saves its channels (docs/tunnel.md)."""
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> CliSettings:
-        config = _Environ(environ, "RELAY_")
-        plain = _Environ(environ)
-        log_level = config("LOG_LEVEL", default=cls.log_level).lower()
-        if log_level not in LOG_LEVELS:
-            raise SettingsError(f"RELAY_LOG_LEVEL must be one of {list(LOG_LEVELS)}, got {log_level!r}")
-        log_format = config("LOG_FORMAT", default=cls.log_format).lower()
-        if log_format not in LOG_FORMATS:
-            raise SettingsError(f"RELAY_LOG_FORMAT must be one of {list(LOG_FORMATS)}, got {log_format!r}")
-        return cls(
-            data_dir=Path(config("DATA_DIR", default=str(cls.data_dir))),
-            redis_url=plain("REDIS_URL", default=""),
-            port=_number(plain, "PORT", int, cls.port, 1, 65535),
-            web_concurrency=_number(plain, "WEB_CONCURRENCY", int, cls.web_concurrency, 1, 1024),
-            public_url=config("PUBLIC_URL", default="").rstrip("/"),
-            admin_token=config("ADMIN_TOKEN", default=""),
-            secret_key=config("SECRET_KEY", default=""),
-            redis_startup_wait_s=_number(
-                config, "REDIS_STARTUP_WAIT_S", float, cls.redis_startup_wait_s, 0, 3600, prefix="RELAY_"
-            ),
-            log_level=log_level,
-            log_format=log_format,
-            config_home=Path(plain("XDG_CONFIG_HOME", default="") or Path(plain("HOME", default="~")) / ".config"),
-        )
-
-
-class _Environ:
-    """Starlette's ``Config`` lookup (``prefix + name``, else ``default``) without importing starlette: the
-    command line's start-up (``relay tunnel``) stays free of the web stack."""
-
-    def __init__(self, environ: Mapping[str, str], prefix: str = "") -> None:
-        self.environ, self.prefix = environ, prefix
-
-    def __call__(self, name: str, default: str) -> str:
-        return self.environ.get(self.prefix + name, default)
-
-
-def _number(
-    config: _Environ,
-    name: str,
-    cast: type[int] | type[float],
-    default: float,
-    low: float,
-    high: float,
-    prefix: str = "",
-) -> Any:
-    """A number setting within [low, high]; a one-line SettingsError naming the variable otherwise."""
-    raw = config(name, default="")
-    if raw.strip() == "":
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise SettingsError(
-            f"{prefix}{name} must be {'an integer' if cast is int else 'a number'}, got {raw!r}"
-        ) from None
-    if not low <= value <= high:
-        raise SettingsError(f"{prefix}{name} must be between {low} and {high}, got {raw!r}")
-    return value

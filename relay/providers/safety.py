@@ -67,27 +67,11 @@ def safe_update(update: TaskUpdate) -> TaskUpdate:
     ):
         progress = None
     step = update.step if update.step is None else safe_text(update.step)
-    # Each check above returns its input itself when it changes nothing: the usual update goes back untouched.
-    if (
-        task_id is update.task_id
-        and error is update.error
-        and outputs is update.outputs
-        and progress is update.progress
-        and step is update.step
-        and refs is update.refs
-        and truncated is update.outputs_truncated
-    ):
+    fields: dict[str, Any] = {"task_id": task_id, "error": error, "outputs": outputs, "progress": progress}
+    fields |= {"step": step, "refs": refs, "outputs_truncated": truncated}
+    if all(getattr(update, name) == value for name, value in fields.items()):
         return update
-    return dataclasses.replace(
-        update,
-        task_id=task_id,
-        error=error,
-        outputs=outputs,
-        progress=progress,
-        step=step,
-        refs=refs,
-        outputs_truncated=truncated,
-    )
+    return dataclasses.replace(update, **fields)
 
 
 def parse_safely(provider: Provider, payload: Any) -> TaskUpdate | None:

@@ -28,6 +28,9 @@ MODES = ("event", "raw")
 CHANNEL_BYTES = 24  # 192 bits, URL-safe: also a valid smee.io channel name ([A-Za-z0-9_-], <= 128 chars)
 READ_SECRET_PREFIX = "trk_"
 KIND_EVENT = b"event"
+# A routed event in a channel's buffer: the events stream entry's fields that clients filter and print by (the
+# stream reads the event itself by its id).
+ROUTED_FIELDS = ("id", "provider", "type", "task_id", "tag")
 KIND_WEBHOOK = b"webhook"
 FILTER_FIELDS = ("providers", "types", "tags")
 
@@ -118,6 +121,13 @@ class Channel:
 
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def routed_entry(fields: Mapping[str, str | bytes], received_ms: str | bytes) -> dict[str, str | bytes]:
+    """The buffer entry of a routed event from its events stream fields (any it lacks are left out)."""
+    entry: dict[str, str | bytes] = {name: fields[name] for name in ROUTED_FIELDS if name in fields}
+    entry |= {"kind": KIND_EVENT, "received_ms": received_ms}
+    return entry
 
 
 # -- the tunnel router's consumer group on the events streams --------------------------------------------------

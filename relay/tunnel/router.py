@@ -19,12 +19,12 @@ from redis.exceptions import RedisError
 from relay.config import Settings
 from relay.logs import kv
 from relay.store.channels import (
-    KIND_EVENT,
     Entry,
     ack_routed,
     claim_for_router,
     ensure_router_group,
     read_for_router,
+    routed_entry,
 )
 from relay.store.store import RedisClient
 from relay.store.tunnels import TunnelStore
@@ -39,7 +39,6 @@ CLAIM_IDLE_MS = 60_000
 CLAIM_EVERY_S = 30.0
 # Pause after a read that did not fill a batch (see run); the most it adds to a tunnel event's latency.
 PACE_S = 0.005
-ROUTED_FIELDS = (b"id", b"provider", b"type", b"task_id", b"tag")
 
 
 class TunnelRouter:
@@ -120,18 +119,19 @@ class TunnelRouter:
         """Append each entry to the buffer of every channel whose filter it matches, then acknowledge them all."""
         now_ms = int(self.clock() * 1000)
         channels = await self.channels.all(now_ms)
-        for channel in channels:
-            matching: list[dict[str, str | bytes]] = []
-            for _, (entry_id, fields) in found:
-                if fields and channel.filter.matches(fields):
-                    routed: dict[str, str | bytes] = {
-                        name.decode(): fields[name] for name in ROUTED_FIELDS if name in fields
-                    }
-                    routed["kind"] = KIND_EVENT
-                    routed["received_ms"] = entry_id.split(b"-", 1)[0]
-                    matching.append(routed)
-            if matching:
-                await self.channels.append(channel.name, matching, now_ms)
+        if channels:
+            # A pending entry trimmed from the stream comes back without fields: nothing to route.
+            entries = [(entry_id, fields) for _, (entry_id, fields) in found if fields]
+            routed = [
+                routed_entry({name.decode(): value for name, value in fields.items()}, entry_id.split(b"-", 1)[0])
+                for entry_id, fields in entries
+            ]
+            for channel in channels:
+                matching = [
+                    entry for (_, fields), entry in zip(entries, routed, strict=True) if channel.filter.matches(fields)
+                ]
+                if matching:
+                    await self.channels.append(channel.name, matching, now_ms)
         by_partition: dict[int, list[bytes]] = {}
         for partition, (entry_id, _) in found:
             by_partition.setdefault(partition, []).append(entry_id)
