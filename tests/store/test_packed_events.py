@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -21,13 +20,6 @@ from relay.store.store import OFFLOAD_BYTES, Store
 pytestmark = pytest.mark.anyio
 
 NOW_S = 1_700_000_000.0
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def event_of(body: bytes, task_id: str, now_s: float = NOW_S, state: str = "succeeded"):  # type: ignore[no-untyped-def]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio
 
@@ -14,13 +12,6 @@ from relay.store.tunnels import TOUCH_EVERY_MS, TunnelStore
 pytestmark = pytest.mark.anyio
 
 NOW_MS = 1_700_000_000_000
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_appending_moves_a_channels_last_use_at_most_once_a_second(client: redis.asyncio.Redis) -> None:

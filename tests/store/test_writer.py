@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -24,13 +24,6 @@ from tests.conftest import app_client, callback_path
 pytestmark = pytest.mark.anyio
 
 DAY_MS = 86_400_000
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def new_event(task_id: str, now_s: float = 1_700_000_000.0) -> NewEvent:
