@@ -94,14 +94,14 @@ def _cpu_model() -> str:
 
 
 def web_env(redis_url: str, secret: str, admin: str) -> dict[str, str]:
-    """The relay as the production web process runs it (no in-process worker, warning logs), for a load generator."""
+    """The relay as the production web process runs it (no in-process worker, the default info logs, which write a
+    line per callback), for a load generator."""
     return {
         "REDIS_URL": redis_url,
         "RELAY_SECRET_KEY": secret,
         "RELAY_ADMIN_TOKEN": admin,
         "RELAY_WORKER": "false",
         "RELAY_ALLOW_PRIVATE_TARGETS": "true",
-        "RELAY_LOG_LEVEL": "warning",
         # On, as shipped, so their cost is measured; raised, since one load generator on one address and a handful
         # of tokens is far past what one provider sends.
         "RELAY_RATE_TOKEN_PER_S": "1000000",

@@ -110,6 +110,7 @@ async def _store(
     await verify(provider, state.http, headers, payload if is_json else None, now_s, body)
     if is_json and (answer := handshake_answer(provider, payload)) is not None:
         # A handshake (MiniMax's challenge), not an event: answered at once, nothing stored.
+        logger.info("callback handshake", extra=kv(provider=provider_name))
         return Response(answer, media_type="application/json"), "handshake"
     update = parse_safely(provider, payload) if is_json else None
     event = build_event(
