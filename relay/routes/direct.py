@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from relay.events import RequestInfo
+
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -40,3 +42,15 @@ async def serve(
             raise
         response = await handler(request, exc)
     await response(scope, receive, send)
+
+
+def request_info(scope: Scope, headers: list[tuple[str, str]], content_type: str) -> RequestInfo:
+    """The request as stored with what it carried, its path and query as ``request.url`` would give them, without
+    building and parsing a whole URL."""
+    return RequestInfo(
+        method=scope["method"],
+        path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
+        query=scope["query_string"].decode(errors="replace"),
+        headers=headers,
+        content_type=content_type,
+    )

@@ -15,10 +15,11 @@ from relay import metrics
 from relay.bodies import read_body
 from relay.edge import admit
 from relay.errors import RelayError, StoreUnavailable, UnknownProvider
-from relay.events import UNRECOGNIZED, RequestInfo, build_event, parse_json
+from relay.events import UNRECOGNIZED, build_event, parse_json
 from relay.logs import kv
 from relay.providers.base import TERMINAL_STATUSES, Provider
 from relay.providers.safety import parse_safely
+from relay.routes.direct import request_info
 from relay.routes.provider_calls import handshake_answer, redact_headers, verify
 from relay.tasks.catalog import service_of
 
@@ -119,7 +120,7 @@ async def _store(
         update=update,
         body=body,
         is_json=is_json,
-        request=_request_info(request, headers.items(), headers.get("content-type", "")),
+        request=request_info(request.scope, redact_headers(headers.items()), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
         # A progress callback of a task nobody registered starts tracking it, when its body names the service.
@@ -143,15 +144,3 @@ async def _store(
     if result.duplicate:
         return response, "duplicate"
     return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"
-
-
-def _request_info(request: Request, headers: list[tuple[str, str]], content_type: str) -> RequestInfo:
-    # As request.url would give them, without building and parsing a whole URL.
-    scope = request.scope
-    return RequestInfo(
-        method=scope["method"],
-        path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
-        query=scope["query_string"].decode(errors="replace"),
-        headers=redact_headers(headers),
-        content_type=content_type,
-    )

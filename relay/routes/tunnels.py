@@ -18,7 +18,8 @@ from relay import ids
 from relay.auth import require_admin
 from relay.bodies import read_body
 from relay.errors import BadRequest, NotAcceptable, NotFound, Unauthorized, UnknownField
-from relay.events import EVENT_TYPES, RequestInfo
+from relay.events import EVENT_TYPES
+from relay.routes import direct
 from relay.store import keys
 from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
 from relay.store.ratelimit import Bucket
@@ -205,21 +206,19 @@ async def smee_stream(request: Request) -> Response:
 
 async def smee_post(request: Request) -> Response:
     """Any webhook, put into the channel's buffer as received (smee.io's ``POST /{channel}``)."""
-    channel = await _channel(request)
-    settings = request.state.settings
+    name: str = request.path_params["channel"]
+    store = _store(request)
     now_ms = _now_ms(request)
+    if not await store.exists(name, now_ms):
+        raise NotFound("no such tunnel channel")  # the name is a credential: never echo it
+    settings = request.state.settings
     bucket = Bucket(per_s=settings.tunnel_post_per_s, burst=settings.tunnel_post_burst)
     if bucket.enabled:
-        await request.state.limiter.check_key("tunnel channel", keys.rate_tunnel(channel.name), bucket, now_ms)
+        await request.state.limiter.check_key("tunnel channel", keys.rate_tunnel(name), bucket, now_ms)
     body = await read_body(request, settings.tunnel_max_body_bytes, settings.body_timeout_s)
     webhook_id = WEBHOOK_PREFIX + ids.ulid(now_ms)
-    info = RequestInfo(
-        method=request.method,
-        path=request.url.path,
-        query=request.url.query,
-        headers=list(request.headers.items()),
-        content_type=request.headers.get("content-type", ""),
-    )
+    headers = request.headers
+    info = direct.request_info(request.scope, headers.items(), headers.get("content-type", ""))
     fields: dict[str, str | bytes] = {
         "id": webhook_id,
         "kind": KIND_WEBHOOK,
@@ -227,5 +226,5 @@ async def smee_post(request: Request) -> Response:
         "request": info.to_json(),
         "body": body,
     }
-    await _store(request).append(channel.name, [fields], now_ms)
-    return JSONResponse({"received": True, "id": webhook_id})
+    await store.append(name, [fields], now_ms)
+    return Response(orjson.dumps({"received": True, "id": webhook_id}), media_type="application/json")

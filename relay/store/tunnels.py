@@ -24,6 +24,11 @@ SWEEP_EVERY_S = 60.0
 # webhook at a time, it was a Redis round trip of its own for each.
 TOUCH_EVERY_MS = 1000
 MAX_TOUCHED = 10_000
+# A webhook for /t/{channel} only needs to know that the channel exists: a process remembers that it does for this
+# long, so a stream of webhooks costs one Redis round trip each (the append), not two. A channel deleted by another
+# process can take webhooks for as long after; the buffer they recreate expires on its own (the append sets TTLs).
+KNOWN_FOR_MS = 1000
+MAX_KNOWN = 10_000
 # Fields the append script adds; a resent entry gets new ones.
 NUMBERING = (b"n", b"size")
 
@@ -62,6 +67,7 @@ class TunnelStore:
         self._ack = load_script(redis, "tunnel_ack")
         self._swept_at = 0.0
         self._touched: dict[str, int] = {}
+        self._known: dict[str, int] = {}  # channel -> when Redis last said it exists
 
     # --- registry ---
 
@@ -76,6 +82,17 @@ class TunnelStore:
         raw: Any = await self.redis.hget(keys.tunnels(), name)
         return Channel.from_json(name, raw) if raw is not None else None
 
+    async def exists(self, name: str, now_ms: int) -> bool:
+        """Whether the channel exists, as Redis said within the last ``KNOWN_FOR_MS`` (see there)."""
+        if 0 <= now_ms - self._known.get(name, now_ms - KNOWN_FOR_MS) < KNOWN_FOR_MS:
+            return True
+        if not await self.redis.hexists(keys.tunnels(), name):
+            return False
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()
+        self._known[name] = now_ms
+        return True
+
     async def all(self, now_ms: int | None = None) -> list[Channel]:
         if now_ms is not None:
             await self.sweep(now_ms)
@@ -83,6 +100,7 @@ class TunnelStore:
         return sorted((Channel.from_json(k.decode(), v) for k, v in rows.items()), key=lambda c: c.created_ms)
 
     async def delete(self, name: str) -> bool:
+        self._known.pop(name, None)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hdel(keys.tunnels(), name)
             pipe.zrem(keys.tunnels_used(), name)

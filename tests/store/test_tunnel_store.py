@@ -7,7 +7,7 @@ import redis.asyncio
 
 from relay.store import keys
 from relay.store.channels import Channel, ChannelFilter
-from relay.store.tunnels import TOUCH_EVERY_MS, TunnelStore
+from relay.store.tunnels import KNOWN_FOR_MS, TOUCH_EVERY_MS, TunnelStore
 
 pytestmark = pytest.mark.anyio
 
@@ -33,3 +33,26 @@ async def test_appending_moves_a_channels_last_use_at_most_once_a_second(client:
     assert later == NOW_MS + 10 + TOUCH_EVERY_MS
     assert earlier_clock == NOW_MS + 5
     assert len(await store.read(channel.name, "0", 10, 10)) == 4  # every entry was appended
+
+
+def _store(client: redis.asyncio.Redis) -> TunnelStore:
+    return TunnelStore(client, max_events=100, max_bytes=1 << 20, max_age_s=3600, channel_ttl_s=86_400)
+
+
+async def test_a_channels_existence_is_remembered_for_a_second_and_forgotten_when_deleted_here(
+    client: redis.asyncio.Redis,
+) -> None:
+    here, other = _store(client), _store(client)  # two processes' stores on one Redis
+    channel, second = Channel.new(ChannelFilter(), "event", NOW_MS), Channel.new(ChannelFilter(), "event", NOW_MS)
+
+    assert not await here.exists(channel.name, NOW_MS)
+    await other.create(channel, NOW_MS)
+    assert await here.exists(channel.name, NOW_MS + 1)  # a "no" is not remembered
+    await other.delete(channel.name)
+    assert await here.exists(channel.name, NOW_MS + KNOWN_FOR_MS)  # remembered: no round trip
+    assert not await here.exists(channel.name, NOW_MS + 1 + KNOWN_FOR_MS)  # asked again
+
+    await here.create(second, NOW_MS)
+    assert await here.exists(second.name, NOW_MS)
+    await here.delete(second.name)
+    assert not await here.exists(second.name, NOW_MS + 1)  # deleted by this process: forgotten at once
