@@ -1,12 +1,12 @@
 """Tunnel: ``relay tunnel`` side by side with the stock smee-client, both on the relay's own ``/t/{channel}``.
 
-One relay process (uvicorn, embedded Redis, per-channel rate limit off), one local target (uvicorn in a thread of this
-process), one sender process (bench/webhook_sender.py: a lean HTTP/1.1 client, so the senders' CPU is not the
-bench's), and per round each client in turn on a fresh channel: ``relay tunnel --raw`` (relay stream format) and
-``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000 webhooks of 1 KiB from 16 concurrent senders
-(saturation: events/s from the first POST to the last forwarded request), then paced 300/s and 600/s for a few
-seconds each, open loop (latency from each webhook's scheduled send time to the target receiving it, on the
-system-wide monotonic clock).
+One relay process (``relay serve`` as shipped, on an embedded Redis, the per-channel rate limit off), one local target
+(uvicorn in a thread of this process), one sender process (bench/webhook_sender.py: a lean HTTP/1.1 client, so the
+senders' CPU is not the bench's), and per round each client in turn on a fresh channel: ``relay tunnel --raw``
+(relay stream format) and ``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000 webhooks of 1 KiB from
+16 concurrent senders (saturation: events/s from the first POST to the last forwarded request), then paced 300/s
+and 600/s for a few seconds each, open loop (latency from each webhook's scheduled send time to the target
+receiving it, on the system-wide monotonic clock).
 Every event carries an id, so lost and duplicated ones are counted. Rounds alternate the clients; the table gives
 medians and the ratio of medians.
 
@@ -36,12 +36,12 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import ROOT, Options, SectionResult, cpu_seconds, median, stop_process, web_env
+from bench.harness import ROOT, Options, SectionResult, Server, cpu_seconds, median, relay_serve, stop_process, web_env
 from bench.webhook_sender import body
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
-from tests.servers import run_server, unused_port
-from tests.tunnel.conftest import RelayProcess, Target, TunnelProcess, target_app, wait_for
+from tests.servers import run_server
+from tests.tunnel.conftest import Target, TunnelProcess, target_app, wait_for
 
 NAME = "tunnel"
 SMEE = (
@@ -113,7 +113,7 @@ def _outcome(target: Target, sent: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _measure(relay: RelayProcess, target: Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
+def _measure(relay: Server, target: Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
     channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
     url = f"{relay.url}/t/{channel['channel']}"
@@ -165,7 +165,7 @@ def _installed(tmp: Path) -> tuple[Path, str]:
     return venv / "bin" / "python", "a fresh virtualenv with `pip install .`"
 
 
-def _startup(relay: RelayProcess, target: Target, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+def _startup(relay: Server, target: Target, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     """Seconds from launching ``relay tunnel`` to its first forwarded event (one buffered), and to import the CLI."""
     python, where = _installed(tmp)
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -213,19 +213,13 @@ def run(options: Options) -> SectionResult:
             "XDG_CONFIG_HOME": tmp,
         }
         target = Target()
-        port = unused_port()
-        relay = RelayProcess({**env, "RELAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port, Path(tmp) / "relay.log")
-        with run_server(target_app(target)) as target.url:
-            try:
-                relay.start(timeout_s=60)
-                startup = _startup(relay, target, env, Path(tmp))
-                for n in range(options.rounds):
-                    order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
-                    rounds.append(
-                        {client: _measure(relay, target, client, env, f"r{n}-{i}") for i, client in enumerate(order)}
-                    )
-            finally:
-                relay.stop()
+        with run_server(target_app(target)) as target.url, relay_serve(env) as relay:
+            startup = _startup(relay, target, env, Path(tmp))
+            for n in range(options.rounds):
+                order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
+                rounds.append(
+                    {client: _measure(relay, target, client, env, f"r{n}-{i}") for i, client in enumerate(order)}
+                )
     summary = _summary(rounds)
     return SectionResult(
         data={
