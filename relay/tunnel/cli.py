@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import time
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from relay import eventloop
 from relay.admin_client import cli_settings, find_admin_token, server_url
 from relay.names import PROVIDER_NAMES
 
@@ -121,7 +121,7 @@ def tunnel(
             await client.run(all_providers=tuple(PROVIDER_NAMES))
 
     try:
-        asyncio.run(run())
+        eventloop.run(run())
     except KeyboardInterrupt:
         pass
     except TunnelError as exc:
