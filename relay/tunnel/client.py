@@ -488,7 +488,13 @@ class TunnelClient:
 
     @staticmethod
     def _time(seconds: float) -> str:
-        return datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
+        return _clock_time(int(seconds))
+
+
+@functools.lru_cache(maxsize=4)
+def _clock_time(second: int) -> str:
+    # Every event line shows the time: formatted once per second, not once per event.
+    return datetime.fromtimestamp(second).strftime("%H:%M:%S")
 
 
 def error_text(response: httpx.Response) -> str:

@@ -7,7 +7,12 @@ import unicodedata
 
 def clean(text: str, limit: int = 80) -> str:
     """``text`` without control characters (terminal escape sequences start with one), at most ``limit`` chars."""
-    safe = "".join("?" if unicodedata.category(char).startswith("C") else char for char in text)
+    # Printable ASCII, what ids and paths nearly always are, has no character of a "C" category: no scan needed.
+    safe = (
+        text
+        if text.isascii() and text.isprintable()
+        else "".join("?" if unicodedata.category(char).startswith("C") else char for char in text)
+    )
     return safe if len(safe) <= limit else safe[: limit - 1] + "…"
 
 

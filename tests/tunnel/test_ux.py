@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relay.cli import cli
 from relay.config import Settings
@@ -58,6 +61,13 @@ def test_since_takes_a_duration(tmp_path: Path) -> None:
 def test_terminal_escapes_are_removed() -> None:
     assert clean("task\x1b]0;pwned\x07\x1b[31mred\r\n") == "task?]0;pwned??[31mred??"
     assert clean("x" * 100, 10) == "xxxxxxxxx…"
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
+def test_every_character_of_a_control_category_is_replaced(text: str) -> None:
+    expected = "".join("?" if unicodedata.category(char)[0] == "C" else char for char in text)
+
+    assert clean(text, limit=100) == expected
 
 
 @pytest.mark.anyio
