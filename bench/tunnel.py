@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,22 +118,23 @@ def _measure(relay: Server, target: Target, client: str, env: dict[str, str], ta
     url = f"{relay.url}/t/{channel['channel']}"
     target.received.clear()
     buffered = _burst(url, f"{tag}-drain")
-    stop: Callable[[], None]
+    # Each client prints a line per event into a file of its own: a pipe read by this process would cost the
+    # process that also runs the target.
+    log = Path(env["XDG_CONFIG_HOME"]) / f"{client.replace(' ', '-')}-{tag}.log"
     if client == "relay tunnel":
         args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
-        process = TunnelProcess([*args, "--key", channel["read_secret"]], env)
-        process.wait_ready(30)
-        stop = process.stop
+        command = [sys.executable, "-m", "relay", "tunnel", *args, "--key", channel["read_secret"]]
+        ready = b"ready    forwarding to"
     else:
         node = shutil.which("node")
         assert node is not None and SMEE.exists(), "smee-client: node and `npm ci --prefix tests/tunnel/js` needed"
-        log = Path(env["XDG_CONFIG_HOME"]) / f"smee-{tag}.log"
         source = f"{relay.url}/t/{channel['channel']}?key={channel['read_secret']}&after=0"
-        with log.open("wb") as out:
-            smee = subprocess.Popen([node, str(SMEE), "-u", source, "-t", target.url], stdout=out, stderr=out)
-        wait_for(lambda: b"Forwarding" in log.read_bytes(), 30, "smee-client to connect")
-        stop = lambda: stop_process(smee, 5)  # noqa: E731
+        command = [node, str(SMEE), "-u", source, "-t", target.url]
+        ready = b"Forwarding"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
+        wait_for(lambda: ready in log.read_bytes(), 30, f"{client} to connect")
         results: dict[str, Any] = {"drain": _drained(target, buffered)}
         print(f"bench tunnel: {client} drain {results['drain']}", file=sys.stderr, flush=True)
         target.received.clear()
@@ -148,7 +148,7 @@ def _measure(relay: Server, target: Target, client: str, env: dict[str, str], ta
             print(f"bench tunnel: {client} {rate}/s {results[f'paced_{rate}']}", file=sys.stderr, flush=True)
         return results
     finally:
-        stop()
+        stop_process(process, 5)
 
 
 def _installed(tmp: Path) -> tuple[Path, str]:
