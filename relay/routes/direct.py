@@ -45,8 +45,8 @@ async def serve(
 
 
 def request_info(scope: Scope, headers: list[tuple[str, str]], content_type: str) -> RequestInfo:
-    """The request as stored with what it carried, its path and query as ``request.url`` would give them, without
-    building and parsing a whole URL."""
+    """What is stored of a request: ``headers`` as given, its path and query as ``request.url`` would give them
+    (without building and parsing a whole URL)."""
     return RequestInfo(
         method=scope["method"],
         path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
