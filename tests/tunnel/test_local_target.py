@@ -89,7 +89,7 @@ async def test_requests_reuse_one_kept_alive_connection_and_arrive_as_given() ->
     async with raw_server(server) as url:
         target = LocalTarget(url)
         headers = [("content-type", "application/json"), ("x-custom", "a b")]
-        statuses = [await target.request("POST", "n=%d" % n, headers, b'{"n": %d}' % n, 5) for n in range(3)]
+        statuses = [await target.request("POST", f"n={n}", headers, b'{"n": %d}' % n, 5) for n in range(3)]
         target.close()
 
     assert statuses == [200, 200, 200]
