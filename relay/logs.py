@@ -61,7 +61,23 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {}
 
 
-class RedactingFormatter(logging.Formatter):
+class _TimeBySecond(logging.Formatter):
+    """``formatTime`` with the part up to the second formatted once per second, not once per record."""
+
+    _second: tuple[int, str | None, str] = (-1, None, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        second = int(record.created)
+        cached_second, cached_format, text = self._second
+        if second != cached_second or datefmt != cached_format:
+            text = time.strftime(datefmt or self.default_time_format, self.converter(record.created))
+            self._second = (second, datefmt, text)
+        if datefmt or not self.default_msec_format:
+            return text
+        return self.default_msec_format % (text, record.msecs)
+
+
+class RedactingFormatter(_TimeBySecond):
     """The plain format: the message on one line, then the record's fields as ``key=value``. Redacts the whole
     formatted line, traceback included: arguments that are not strings (a scope dict, an exception holding a URL)
     are rendered only here, after any filter has run."""
@@ -77,13 +93,15 @@ class RedactingFormatter(logging.Formatter):
 
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        # A lone mapping argument stays a mapping ("%(path)s"-style messages); iterating it would yield its keys.
-        if isinstance(record.args, Mapping):
-            record.args = {
-                key: redact(value) if isinstance(value, str) else value for key, value in record.args.items()
-            }
-        elif record.args:
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        args = record.args
+        if type(args) is tuple:  # the usual case, and no ABC check for it
+            if args:
+                record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
+        elif isinstance(args, Mapping):
+            # A lone mapping argument stays a mapping ("%(path)s"-style messages); iterating it would yield its keys.
+            record.args = {key: redact(value) if isinstance(value, str) else value for key, value in args.items()}
+        elif args:
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
         record.msg = redact(str(record.msg))
         return True
 
@@ -105,7 +123,7 @@ class AnsweredCallbacks(logging.Filter):
         return not (status == 200 and method == "POST" and isinstance(path, str) and path.startswith("/hooks/"))
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_TimeBySecond):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, the record's fields (:func:`kv`), and
     ``exc`` for a traceback. Redacted like the plain format, after rendering, so no field escapes it."""
 

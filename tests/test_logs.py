@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,20 @@ def test_plain_values_are_bare_only_when_unambiguous(text: str) -> None:
     shown = plain_value(text)
     unambiguous = text and not any(c.isspace() or c in "'\"=\\" or ord(c) < 32 for c in text)
     assert shown == (text if unambiguous else repr(text))
+
+
+@given(st.lists(st.floats(min_value=0, max_value=4e9, allow_nan=False), min_size=1, max_size=20))
+def test_times_formatted_once_a_second_read_as_logging_formats_them(moments: list[float]) -> None:
+    plain, json_formatter, stdlib = RedactingFormatter(), JsonFormatter(), logging.Formatter()
+    stdlib_utc = logging.Formatter()
+    stdlib_utc.converter = time.gmtime
+    for created in moments:  # in any order: the formatter remembers only the last second
+        record = _record("x")
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert plain.formatTime(record) == stdlib.formatTime(record)
+        assert json_formatter.formatTime(record, "%Y-%m-%dT%H:%M:%S") == stdlib_utc.formatTime(
+            record, "%Y-%m-%dT%H:%M:%S"
+        )
 
 
 FORGED_TASK = "t-1\r\n2026-11-27 12:00:00,000 INFO relay.routes.inbound callback task_id=x subscription_id=sub_FAKE"
