@@ -163,9 +163,14 @@ class Copier:
             logger.warning("copy job failed", extra=kv(event_id=job.event_id, error="; ".join(map(repr, errors))))
 
     async def _renew(self, job: Job) -> None:
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.settings.assets_lease_s / 4)
             await self.store.renew(job, self.token)
+            # redis-py can swallow a cancellation that lands mid-command: honour it, or the job (and a shutdown
+            # waiting for it) never ends.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def copy_event(self, event_id: str, retry: bool = False) -> None:
         stored = await self.store.load(event_id)
