@@ -31,6 +31,7 @@ from relay.delivery.schedule import error_backoff_s
 from relay.events import rfc3339
 from relay.logs import kv
 from relay.store.assets import Job
+from relay.store.connect import raise_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -163,14 +164,10 @@ class Copier:
             logger.warning("copy job failed", extra=kv(event_id=job.event_id, error="; ".join(map(repr, errors))))
 
     async def _renew(self, job: Job) -> None:
-        task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.settings.assets_lease_s / 4)
             await self.store.renew(job, self.token)
-            # redis-py can swallow a cancellation that lands mid-command: honour it, or the job (and a shutdown
-            # waiting for it) never ends.
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
+            raise_if_cancelled()
 
     async def copy_event(self, event_id: str, retry: bool = False) -> None:
         stored = await self.store.load(event_id)

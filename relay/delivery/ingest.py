@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 from relay import ids
 from relay.delivery.schedule import error_backoff_s
 from relay.logs import kv
+from relay.store.connect import raise_if_cancelled
 from relay.store.deliveries import DeliveryStore, NewDeliveries
 from relay.store.store import Store
 from relay.store.subscriptions import SubscriptionCache
@@ -73,10 +74,7 @@ class Ingest:
         owned: set[int] = set()
         failures = 0
         while not self._stopping:
-            # redis-py can swallow a cancellation that lands mid-command (a blocked XREADGROUP): honour it.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
+            raise_if_cancelled()
             try:
                 held = {p for p in range(self.partitions) if await self._hold(p)}
                 for partition in sorted(held - owned):

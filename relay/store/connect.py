@@ -23,6 +23,15 @@ MAX_BLOCK_S = 5.0
 """The longest blocking read (``XREAD``/``XREADGROUP BLOCK``) made on the stream client."""
 
 
+def raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` in a task asked to stop. For loops of Redis commands: redis-py can swallow a
+    cancellation that lands mid-command (seen with redis 8 on a blocked XREADGROUP and on HGETALL), and such a loop
+    would then run on forever, holding up the shutdown waiting for it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def open_redis(settings: Settings) -> redis.asyncio.Redis:
     cluster = cluster_url(settings.redis_url)
     if cluster is not None:

@@ -77,8 +77,7 @@ class LocalTarget:
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
         self.port = parts.port or (443 if self.https else 80)
-        self.authority = parts.netloc.rsplit("@", 1)[-1]
-        self.host_header = self.authority.encode("idna")
+        self.host_header = parts.netloc.rsplit("@", 1)[-1].encode("idna")  # the authority, without credentials
         self.path = parts.path or "/"
         self.query = parts.query
         self.tls = tls

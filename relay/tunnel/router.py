@@ -26,6 +26,7 @@ from relay.store.channels import (
     read_for_router,
     routed_entry,
 )
+from relay.store.connect import raise_if_cancelled
 from relay.store.store import RedisClient
 from relay.store.tunnels import TunnelStore
 
@@ -81,10 +82,7 @@ class TunnelRouter:
         claimed_at = time.monotonic()
         partitions = list(range(self.partitions))
         while True:
-            # redis-py can swallow a cancellation that lands mid-command (seen with redis 8 on HGETALL): honour it.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
+            raise_if_cancelled()
             try:
                 if failures:
                     await self.prepare()
