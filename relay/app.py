@@ -160,6 +160,7 @@ def create_app(
                 client,
                 token=Bucket(resolved.rate_token_per_s, resolved.rate_token_burst),
                 address=Bucket(resolved.rate_address_per_s, resolved.rate_address_burst),
+                channel=Bucket(resolved.tunnel_post_per_s, resolved.tunnel_post_burst),
             )
             schedule = Schedule.from_settings(resolved)
             store = Store(

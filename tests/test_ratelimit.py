@@ -141,6 +141,35 @@ async def test_processes_share_a_bucket_through_redis_and_a_refusal_asks_redis(r
         await client.aclose()
 
 
+async def test_a_tunnel_channels_bucket_is_shared_through_its_own_key(redis_url: str) -> None:
+    import redis.asyncio
+
+    from relay.errors import RateLimited
+    from relay.store import keys
+    from relay.store.ratelimit import Bucket, RateLimiter
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    off, channel = Bucket(0, 0), Bucket(per_s=0.001, burst=3)
+    first, second = (RateLimiter(client, token=off, address=off, channel=channel, sync_s=3600) for _ in range(2))
+    now_ms = 1_700_000_000_000
+    try:
+        await first.check_channel("chan-a", now_ms)
+        await first.check_channel("chan-a", now_ms)
+        await first.sync()
+        stored = await client.exists(keys.rate_tunnel("chan-a"))
+        await second.check_channel("chan-a", now_ms)  # Redis says 1 is left
+        with pytest.raises(RateLimited) as refused:
+            await second.check_channel("chan-a", now_ms)
+        await second.check_channel("chan-b", now_ms)  # another channel, another bucket
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await client.aclose()
+
+    assert stored == 1
+    assert refused.value.scope == "tunnel channel"
+
+
 async def test_default_limits_take_a_provider_batch(
     client_factory: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:

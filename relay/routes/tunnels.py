@@ -20,9 +20,7 @@ from relay.bodies import read_body
 from relay.errors import BadRequest, NotAcceptable, NotFound, Unauthorized, UnknownField
 from relay.events import EVENT_TYPES
 from relay.routes import direct
-from relay.store import keys
 from relay.store.channels import KIND_WEBHOOK, Channel, ChannelFilter
-from relay.store.ratelimit import Bucket
 from relay.store.tunnels import Resume, TunnelStore
 from relay.tunnel.streams import ENTRY_ID, TunnelHub, resume_point
 
@@ -211,10 +209,8 @@ async def smee_post(request: Request) -> Response:
     now_ms = _now_ms(request)
     if not await store.exists(name, now_ms):
         raise NotFound("no such tunnel channel")  # the name is a credential: never echo it
+    await request.state.limiter.check_channel(name, now_ms)
     settings = request.state.settings
-    bucket = Bucket(per_s=settings.tunnel_post_per_s, burst=settings.tunnel_post_burst)
-    if bucket.enabled:
-        await request.state.limiter.check_key("tunnel channel", keys.rate_tunnel(name), bucket, now_ms)
     body = await read_body(request, settings.tunnel_max_body_bytes, settings.body_timeout_s)
     webhook_id = WEBHOOK_PREFIX + ids.ulid(now_ms)
     headers = request.headers

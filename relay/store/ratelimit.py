@@ -1,17 +1,18 @@
-"""Rate limits per callback token and per client address: token buckets shared through Redis.
+"""Rate limits per callback token, per client address and per tunnel channel: token buckets shared through Redis.
 
 The limiter runs before anything is stored, so a refused request was never acknowledged. It fails open: when
 Redis is down or slow the request goes on (and the store answers 503 if Redis is really gone), because refusing
 a provider's callback for a limiter outage would lose it.
 
-Callbacks are checked against a local copy of each bucket, with no Redis round trip on the request's path (that
-round trip, per callback and outside the store's group commit, cost more CPU than the rest of the limiter). Every
-``SYNC_S`` the tokens taken locally go to the shared bucket in Redis (``scripts/ratelimit_sync.lua``, all buckets in
-one pipelined round trip) and the local copy takes the shared bucket's level, which counts every process's takes.
-A bucket a process has not seen yet, and any refusal, asks Redis (the shared bucket decides; an unreachable Redis
-lets the request through). In one process the limit is exact; with N processes sharing a bucket, up to N times
-its tokens can pass within one sync interval, after which the shared level holds them all back. Dashboard logins
-(rare, and guarding the admin token) take from Redis directly.
+Callbacks and webhooks POSTed to tunnel channels are checked against a local copy of each bucket, with no Redis
+round trip on the request's path (that round trip, per callback and outside the store's group commit, cost more
+CPU than the rest of the limiter). Every ``SYNC_S`` the tokens taken locally go to the shared bucket in Redis
+(``scripts/ratelimit_sync.lua``, all buckets in one pipelined round trip) and the local copy takes the shared
+bucket's level, which counts every process's takes. A bucket a process has not seen yet, and any refusal, asks
+Redis (the shared bucket decides; an unreachable Redis lets the request through). In one process the limit is
+exact; with N processes sharing a bucket, up to N times its tokens can pass within one sync interval, after which
+the shared level holds them all back. Dashboard logins (rare, and guarding the admin token) take from Redis
+directly.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Bucket:
 LOGIN_BUCKET = Bucket(per_s=0.1, burst=10)
 # How often local takes reach the shared buckets: the window in which N processes can together exceed a limit.
 SYNC_S = 0.1
+# The shared bucket's key of a local bucket's kind and name (callback token, client address, tunnel channel).
+_KEY_OF = {"t": keys.rate_token, "a": keys.rate_address, "c": keys.rate_tunnel}
 # Local buckets kept; past it, the ones with nothing to sync are forgotten (they start full again, as in Redis
 # after their TTL).
 MAX_LOCAL_BUCKETS = 100_000
@@ -102,6 +105,7 @@ class RateLimiter:
         *,
         token: Bucket,
         address: Bucket,
+        channel: Bucket = Bucket(0, 0),
         login: Bucket = LOGIN_BUCKET,
         timeout_s: float = TIMEOUT_S,
         sync_s: float = SYNC_S,
@@ -109,6 +113,7 @@ class RateLimiter:
         self.redis = redis
         self.token = token
         self.address = address
+        self.channel = channel
         self.login = login
         self.timeout_s = timeout_s
         self.sync_s = sync_s
@@ -131,18 +136,31 @@ class RateLimiter:
             wait_ms = await self._take_one(self._bucket("a", address, self.address, now_ms), now_ms)
             if wait_ms and refused is None:
                 refused = ("client address", wait_ms)
-        if self._sync_task is None:
-            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop(), name="rate-limit-sync")
+        self._start_sync()
         if refused is not None:
             raise RateLimited(refused[0], max(1, math.ceil(refused[1] / 1000)))
+
+    async def check_channel(self, channel: str, now_ms: int) -> None:
+        """One webhook POSTed to a tunnel channel, against the channel's bucket as callbacks are checked."""
+        if not self.channel.enabled:
+            return
+        if now_ms > self._now_ms:
+            self._now_ms = now_ms
+        wait_ms = await self._take_one(self._bucket("c", channel, self.channel, now_ms), now_ms)
+        self._start_sync()
+        if wait_ms:
+            raise RateLimited("tunnel channel", max(1, math.ceil(wait_ms / 1000)))
+
+    def _start_sync(self) -> None:
+        if self._sync_task is None:
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop(), name="rate-limit-sync")
 
     def _bucket(self, kind: str, name: str, bucket: Bucket, now_ms: int) -> _LocalBucket:
         local = self._local.get((kind, name))
         if local is None:
             if len(self._local) >= MAX_LOCAL_BUCKETS:
                 self._local = {k: v for k, v in self._local.items() if v.taken}
-            key = keys.rate_token(name) if kind == "t" else keys.rate_address(name)
-            local = self._local[(kind, name)] = _LocalBucket(bucket, key, now_ms)
+            local = self._local[(kind, name)] = _LocalBucket(bucket, _KEY_OF[kind](name), now_ms)
         return local
 
     async def _take_one(self, local: _LocalBucket, now_ms: int) -> int:
@@ -216,11 +234,6 @@ class RateLimiter:
                 await self._sync_task
             self._sync_task = None
         await self.sync()
-
-    async def check_key(self, scope: str, key: str, bucket: Bucket, now_ms: int) -> None:
-        """One request against ``bucket`` stored at ``key`` (a key of :mod:`relay.store.keys`)."""
-        if bucket.enabled:
-            await self._check([(scope, key, bucket)], now_ms)
 
     async def check_login(self, address: str, now_ms: int) -> None:
         """One try at the admin token from ``address`` (a dashboard login, or an admin API request answered 401):
