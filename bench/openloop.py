@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bench.harness import TASK_ID_PLACEHOLDER
+from bench.harness import TASK_ID_PLACEHOLDER, median
 
 
 class _Connection(asyncio.Protocol):
@@ -262,13 +262,15 @@ def run_with_large(
     *,
     rate: float,
     duration_s: float,
+    rounds: int,
     nonce: str,
     senders: int,
     large_bytes: int,
     large_path: str,
 ) -> dict[str, Any]:
     """The open loop alone, then again while ``senders`` connections POST ``large_bytes`` bodies back to back (to
-    ``large_path``, a ``generic`` callback URL: its adapter reads any JSON)."""
+    ``large_path``, a ``generic`` callback URL: its adapter reads any JSON), alternating for ``rounds`` rounds so
+    that a slow spell of a shared machine does not fall on one side only; medians of the rounds."""
     host, port = url.removeprefix("http://").split(":")
     providers = sorted(paths)
     # Just under the limit, so each is read, parsed and stored.
@@ -283,21 +285,37 @@ def run_with_large(
         return build
 
     async def main() -> dict[str, Any]:
-        idle = await _run(host, int(port), build_request("i"), rate, duration_s, 256)
-        stop = asyncio.Event()
-        large = asyncio.create_task(_large_senders(host, int(port), large_path, senders, size, nonce, stop))
-        await asyncio.sleep(1.0)  # let the large senders get going
-        loaded = await _run(host, int(port), build_request("l"), rate, duration_s, 256)
-        stop.set()
-        statuses = await large
+        idle: list[dict[str, Any]] = []
+        loaded: list[dict[str, Any]] = []
+        statuses: dict[int, int] = {}
+        for number in range(rounds):
+            idle.append(await _run(host, int(port), build_request(f"i{number}"), rate, duration_s, 256))
+            stop = asyncio.Event()
+            large = asyncio.create_task(
+                _large_senders(host, int(port), large_path, senders, size, f"{nonce}{number}", stop)
+            )
+            await asyncio.sleep(1.0)  # let the large senders get going
+            loaded.append(await _run(host, int(port), build_request(f"l{number}"), rate, duration_s, 256))
+            stop.set()
+            for status, count in (await large).items():
+                statuses[status] = statuses.get(status, 0) + count
+        idle_p50, loaded_p50 = median([r["p50_ms"] for r in idle]), median([r["p50_ms"] for r in loaded])
         return {
             "senders": senders,
             "large_bytes": size,
+            "rounds": rounds,
             "idle": idle,
             "loaded": loaded,
+            "idle_p50_ms": idle_p50,
+            "idle_p99_ms": median([r["p99_ms"] for r in idle]),
+            "loaded_p50_ms": loaded_p50,
+            "loaded_p99_ms": median([r["p99_ms"] for r in loaded]),
             "large_answered": sum(statuses.values()),
             "large_statuses": {str(code): count for code, count in sorted(statuses.items())},
-            "p50_ratio": round(loaded["p50_ms"] / idle["p50_ms"], 2) if idle["p50_ms"] else None,
+            "p50_ratio": round(loaded_p50 / idle_p50, 2) if idle_p50 else None,
+            "p50_ratios": [
+                round(b["p50_ms"] / a["p50_ms"], 2) if a["p50_ms"] else None for a, b in zip(idle, loaded, strict=True)
+            ],
         }
 
     runner: Callable[[Any], dict[str, Any]] = asyncio.run

@@ -29,6 +29,7 @@ from relay.config import Settings
 from relay.delivery.targets import Resolver, TargetGuard, system_resolver
 from relay.delivery.worker import delivery_worker
 from relay.errors import RelayError
+from relay.lane import PacedLane
 from relay.logs import kv
 from relay.providers import build_providers
 from relay.providers.base import Provider
@@ -66,8 +67,9 @@ class State(TypedDict):
     http: httpx.AsyncClient
     """Outbound calls the app makes itself: provider signing keys (fal's JWKS)."""
     assets: Assets | None
-    large_lane: asyncio.Semaphore
-    """Large callbacks are normalized and stored one at a time (relay.routes.inbound)."""
+    large_lane: PacedLane
+    """Large callbacks are normalized and stored one at a time, and for at most a share of the time
+    (relay.routes.inbound)."""
 
 
 def _reveal(secret: Secret | None) -> str | None:
@@ -201,7 +203,7 @@ def create_app(
                 ),
                 http=http,
                 assets=assets,
-                large_lane=asyncio.Semaphore(1),
+                large_lane=PacedLane(inbound.LARGE_BODY_SHARE),
             )
             heap.settle()
             yield state

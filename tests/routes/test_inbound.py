@@ -199,13 +199,11 @@ async def test_large_callbacks_queue_for_their_lane_while_small_ones_go_on(
         async with httpx.AsyncClient(transport=transport, base_url="https://relay.test") as client:
             path = await callback_path(client, "generic")
             large = b'{"taskId": "large", "status": "done", "logs": "' + b"x" * LARGE_BODY_BYTES + b'"}'
-            lane = state["large_lane"]
-            await lane.acquire()  # another large callback is being stored
-            waiting = asyncio.create_task(client.post(path, content=large))
-            small = await client.post(path, json={"taskId": "small", "status": "done"})
-            await asyncio.sleep(0.2)
-            queued = not waiting.done()
-            lane.release()
+            async with state["large_lane"].turn():  # another large callback is being stored
+                waiting = asyncio.create_task(client.post(path, content=large))
+                small = await client.post(path, json={"taskId": "small", "status": "done"})
+                await asyncio.sleep(0.2)
+                queued = not waiting.done()
             answered = await asyncio.wait_for(waiting, timeout=10)
 
     assert small.status_code == 200 and small.json()["received"] is True
