@@ -45,6 +45,16 @@ async def test_a_share_of_one_never_rests() -> None:
     assert starts[1] - ends[0] < TURN_S  # positive control for the rest above: no rest at all here
 
 
+async def test_the_rest_is_capped() -> None:
+    lane = PacedLane(share=1 / 3, max_rest_s=0.05)
+    starts: list[float] = []
+    ends: list[float] = []
+    await asyncio.gather(*(_timed_turn(lane, 3 * TURN_S, starts, ends) for _ in range(2)))
+
+    rested = starts[1] - ends[0]
+    assert 0.05 - EARLY_S <= rested < 6 * TURN_S - EARLY_S  # the cap, not twice the turn
+
+
 async def test_the_caller_goes_on_while_the_lane_rests() -> None:
     lane = PacedLane(share=1 / 3)
     loop = asyncio.get_running_loop()
