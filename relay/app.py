@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from relay import heap
+from relay.access import logging_send
 from relay.adminthrottle import AdminGuessThrottle
 from relay.assets.copier import BACKFILL_S
 from relay.assets.service import Assets, copying
@@ -103,10 +104,14 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 class RelayApp(Starlette):
     """The relay's Starlette app, with the webhook senders' routes (``POST /hooks/...`` and ``POST /t/...``) served
-    ahead of its middleware and router (see :mod:`relay.routes.direct`)."""
+    ahead of its middleware and router (see :mod:`relay.routes.direct`), and an access line for every other request
+    (:mod:`relay.access`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["method"] == "POST" and not scope.get("root_path"):
             path = scope["path"]
             endpoint: direct.Endpoint | None = None
             if (params := inbound.callback_params(path)) is not None:
@@ -118,7 +123,7 @@ class RelayApp(Starlette):
                 scope["path_params"] = params
                 await direct.serve(endpoint, scope, receive, send, self.exception_handlers)
                 return
-        await super().__call__(scope, receive, send)
+        await super().__call__(scope, receive, logging_send(scope, send))
 
 
 def create_app(

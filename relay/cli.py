@@ -130,6 +130,8 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
             # RELAY_TRUSTED_PROXIES is the one place X-Forwarded-For is trusted (uvicorn's own trusts 127.0.0.1).
             proxy_headers=False,
             http=HeaderTimeoutProtocolFactory(settings.header_timeout_s),
+            # The app writes the access lines itself, leaving out those that say nothing (relay.access).
+            access_log=False,
             # uvicorn applies it in every worker process too.
             log_config=log_config,
             **options,

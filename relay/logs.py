@@ -106,23 +106,6 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-class AnsweredCallbacks(logging.Filter):
-    """On ``uvicorn.access``: drops the access line of a callback the relay answered 200, which wrote a ``callback``
-    line of its own (event id, duplicate, elapsed). One line per callback reads better and halves the logging cost
-    of the busiest route; refused callbacks (401, 413, 503...) keep their access line.
-
-    uvicorn logs access as ``(client, method, path, http_version, status)`` arguments, which its own
-    ``AccessFormatter`` unpacks; any other record passes.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if not isinstance(args, tuple) or len(args) != 5:
-            return True
-        _, method, path, _, status = args
-        return not (status == 200 and method == "POST" and isinstance(path, str) and path.startswith("/hooks/"))
-
-
 class JsonFormatter(_TimeBySecond):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, the record's fields (:func:`kv`), and
     ``exc`` for a traceback. Redacted like the plain format, after rendering, so no field escapes it."""
@@ -150,7 +133,7 @@ def logging_config(level: str = "info", fmt: str = "plain") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactSecrets}, "answered_callbacks": {"()": AnsweredCallbacks}},
+        "filters": {"redact": {"()": RedactSecrets}},
         "formatters": {
             "plain": {"()": RedactingFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
             "json": {"()": JsonFormatter},
@@ -166,11 +149,6 @@ def logging_config(level: str = "info", fmt: str = "plain") -> dict[str, Any]:
         "loggers": {
             "relay": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn.access": {
-                "handlers": ["stderr"],
-                "level": level.upper(),
-                "propagate": False,
-                "filters": ["answered_callbacks"],
-            },
+            "uvicorn.access": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
         },
     }

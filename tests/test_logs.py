@@ -162,7 +162,7 @@ def test_a_forged_task_id_stays_inside_its_field_end_to_end(tmp_path: Path) -> N
 
     plain = [line for line in logs["plain"] if "sub_FAKE" in line]
     assert len(plain) == 1 and " callback " in plain[0]  # one line, the real one: nothing forged a second
-    # One line per stored callback: uvicorn's access line for it is dropped, other requests keep theirs.
+    # One line per stored callback: no access line for it, other requests keep theirs.
     assert not any('"POST /hooks/generic/' in line for line in logs["plain"])
     assert any('"POST /v1/callback-urls HTTP/1.1" 201' in line for line in logs["plain"])
     objects = [json.loads(line) for line in logs["json"]]  # every line is one JSON object
@@ -170,3 +170,47 @@ def test_a_forged_task_id_stays_inside_its_field_end_to_end(tmp_path: Path) -> N
     assert [obj["task_id"] for obj in callbacks] == [FORGED_TASK + "json"]
     assert callbacks[0]["provider"] == "generic" and callbacks[0]["duplicate"] is False
     assert not any(obj.get("subscription_id") == "sub_FAKE" for obj in objects)
+
+
+def test_access_lines_once_per_request_but_none_for_answered_webhooks(tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    environ = {
+        "REDIS_URL": redis_server.start(),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RELAY_DATA_DIR": str(tmp_path / "data"),
+        "RELAY_WORKER": "false",
+    }
+    log_path = tmp_path / "relay.log"
+    try:
+        with relay_process(environ, log_path) as (url, _), httpx.Client(base_url=url) as client:
+            channel = client.post("/v1/tunnels", json={}, headers=ADMIN).json()["channel"]
+            issued = client.post("/v1/callback-urls", json={"provider": "generic"}, headers=ADMIN).json()["url"]
+            statuses = [
+                client.get("/healthz").status_code,
+                client.post(f"/t/{channel}", json={"n": 1}).status_code,
+                client.post(f"/t/{channel}", content=b"x" * (2 << 20)).status_code,
+                client.post("/t/no-such-channel", json={"n": 2}).status_code,
+                client.post(issued, json={"taskId": "t1", "status": "completed"}).status_code,
+                client.get("/nowhere?a=1").status_code,
+            ]
+    finally:
+        redis_server.stop()
+    lines = log_path.read_text().splitlines()
+
+    assert statuses == [200, 200, 413, 404, 200, 404]
+    access = [line.split(" relay.access ", 1)[1] for line in lines if " relay.access " in line]
+    # In uvicorn's shape: client address, request line, status.
+    assert all(line.startswith("127.0.0.1:") and line.split(" ", 1)[1].startswith('- "') for line in access)
+    requests = [line.split(" ", 1)[1] for line in access]
+    # Each once (uvicorn's own access log is off).
+    assert requests.count('- "POST /v1/tunnels HTTP/1.1" 201') == 1
+    assert requests.count('- "GET /healthz HTTP/1.1" 200') >= 1  # the test's, and relay_process's wait for start
+    assert requests.count('- "GET /nowhere?a=1 HTTP/1.1" 404') == 1
+    # Refused webhooks keep theirs (the positive control); the answered webhook and callback have none.
+    assert requests.count('- "POST /t/[redacted] HTTP/1.1" 413') == 1
+    assert requests.count('- "POST /t/[redacted] HTTP/1.1" 404') == 1
+    assert not any('"POST /t/[redacted] HTTP/1.1" 200' in line or "/hooks/" in line for line in requests)
+    assert sum(" callback " in line for line in lines) == 1
+    assert not any("uvicorn.access" in line for line in lines)
+    assert channel not in "\n".join(lines)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from relay.access import log_access
 from relay.events import RequestInfo
 
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -32,15 +33,18 @@ def one_segment(path: str, prefix: str) -> str | None:
 async def serve(
     endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, handlers: Mapping[Any, ExceptionHandler]
 ) -> None:
-    """Run ``endpoint`` with the app's exception handlers, as the router and ``ExceptionMiddleware`` would."""
+    """Run ``endpoint`` with the app's exception handlers, as the router and ``ExceptionMiddleware`` would. Only a
+    request not answered 200 gets an access line (:mod:`relay.access`)."""
     request = Request(scope, receive, send)
     try:
-        response: Callable[[Scope, Receive, Send], Awaitable[None]] = await endpoint(request)
+        response = await endpoint(request)
     except Exception as exc:
         handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
         if handler is None:
             raise
         response = await handler(request, exc)
+    if response.status_code != 200:
+        log_access(scope, response.status_code)
     await response(scope, receive, send)
 
 
