@@ -33,6 +33,9 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
     parser.add_argument("--connections", type=int, default=defaults.connections, help="wrk connections")
     parser.add_argument("--rate", type=float, default=defaults.rate, help="fixed offered rate, requests/s")
     parser.add_argument("--rate-duration", type=float, default=defaults.rate_duration_s, help="seconds at --rate")
+    parser.add_argument(
+        "--large-rate", type=float, default=defaults.large_rate, help="ingest: requests/s beside large bodies"
+    )
     parser.add_argument("--backlog", type=int, default=defaults.delivery_backlog, help="delivery: stored callbacks")
     parser.add_argument("--e2e-rate", type=float, default=defaults.e2e_rate, help="delivery: callbacks/s for e2e")
     parser.add_argument("--e2e-duration", type=float, default=defaults.e2e_duration_s, help="delivery: seconds")
@@ -58,6 +61,7 @@ def parse_args(argv: list[str]) -> tuple[list[str], Options, bool]:
         connections=args.connections,
         rate=args.rate,
         rate_duration_s=args.rate_duration,
+        large_rate=args.large_rate,
         delivery_backlog=args.backlog,
         e2e_rate=args.e2e_rate,
         e2e_duration_s=args.e2e_duration,

@@ -228,6 +228,8 @@ class Options:
     connections: int = 64
     rate: float = 1000.0
     rate_duration_s: float = 10.0
+    # The large-body figure needs headroom: at a rate near saturation both sides just queue.
+    large_rate: float = 500.0
     delivery_backlog: int = 20_000
     e2e_rate: float = 200.0
     e2e_duration_s: float = 5.0

@@ -77,7 +77,7 @@ def run(options: Options) -> SectionResult:
             relay_url,
             paths,
             bodies,
-            rate=options.rate,
+            rate=options.large_rate,
             duration_s=options.rate_duration_s / 2,
             rounds=options.rounds,
             nonce=f"{nonce}L",
@@ -192,7 +192,7 @@ def _markdown(data: dict[str, Any], options: Options) -> str:
     large = data["large_bodies"]
     lines += [
         "",
-        f"**Large bodies**: the relay at {options.rate:,.0f} callbacks/s (open loop) alone, then while "
+        f"**Large bodies**: the relay at {options.large_rate:,.0f} callbacks/s (open loop) alone, then while "
         f"{large['senders']} senders POST {large['large_bytes'] / (1 << 20):.2f} MiB bodies (just under the default "
         "body limit) back to back to a `generic` callback URL, each read, parsed and stored; medians of "
         f"{large['rounds']} alternating rounds of {options.rate_duration_s / 2:g} s each.",
