@@ -19,7 +19,7 @@ from relay.events import UNRECOGNIZED, build_event, parse_json
 from relay.logs import kv
 from relay.providers.base import TERMINAL_STATUSES, Provider
 from relay.providers.safety import parse_safely
-from relay.routes.direct import request_info
+from relay.routes import direct
 from relay.routes.provider_calls import handshake_answer, redact_headers, verify
 from relay.tasks.catalog import service_of
 
@@ -49,24 +49,6 @@ def callback_params(path: str) -> dict[str, str] | None:
     if not slash or not provider or not token or "/" in token:
         return None
     return {"provider": provider, "token": token}
-
-
-class _Ack(Response):
-    """The acknowledgement: JSON whose headers are known, sent without building a header list per request."""
-
-    def __init__(self, body: bytes) -> None:
-        # Not Response.__init__: nothing it computes is needed here.
-        self.body = body
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body})
-
-
-_JSON = (b"content-type", b"application/json")
 
 
 async def receive_callback(request: Request) -> Response:
@@ -124,7 +106,7 @@ async def _store(
         update=update,
         body=body,
         is_json=is_json,
-        request=request_info(request.scope, redact_headers(headers.items()), headers.get("content-type", "")),
+        request=direct.request_info(request.scope, redact_headers(headers.items()), headers.get("content-type", "")),
         now_s=now_s,
         partitions=state.settings.partitions,
         # A progress callback of a task nobody registered starts tracking it, when its body names the service.
@@ -144,7 +126,9 @@ async def _store(
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
             ),
         )
-    response = _Ack(orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate}))
+    response = direct.Accepted(
+        orjson.dumps({"received": True, "event_id": result.event_id, "duplicate": result.duplicate})
+    )
     if result.duplicate:
         return response, "duplicate"
     return response, "unrecognized" if event.type == UNRECOGNIZED else "stored"

@@ -223,4 +223,4 @@ async def smee_post(request: Request) -> Response:
         "body": body,
     }
     await store.append(name, [fields], now_ms)
-    return Response(orjson.dumps({"received": True, "id": webhook_id}), media_type="application/json")
+    return direct.Accepted(orjson.dumps({"received": True, "id": webhook_id}))
