@@ -94,11 +94,9 @@ class RedactingFormatter(_TimeBySecond):
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if type(args) is tuple:  # the usual case, and no ABC check for it
-            if args:
-                record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
-        elif isinstance(args, Mapping):
-            # A lone mapping argument stays a mapping ("%(path)s"-style messages); iterating it would yield its keys.
+        # A tuple first (the usual case), without the ABC check. A lone mapping argument stays a mapping
+        # ("%(path)s"-style messages); iterating it would yield its keys.
+        if type(args) is not tuple and isinstance(args, Mapping):
             record.args = {key: redact(value) if isinstance(value, str) else value for key, value in args.items()}
         elif args:
             record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)

@@ -20,16 +20,20 @@ from tests.servers import relay_process
 CHANNEL = "chan-Secret-42"
 
 
-def test_tokens_and_channels_are_redacted_end_to_end(tmp_path: Path) -> None:
-    redis_server = EmbeddedRedis(tmp_path / "redis")
-    environ = {
-        "REDIS_URL": redis_server.start(),
+def _environ(tmp_path: Path, redis_url: str, **settings: str) -> dict[str, str]:
+    """A `relay serve` process's environment on ``redis_url``, with ``settings`` on top."""
+    return {
+        "REDIS_URL": redis_url,
         "RELAY_SECRET_KEY": SECRET_KEY,
         "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
         "RELAY_DATA_DIR": str(tmp_path / "data"),
-        "RELAY_LOG_LEVEL": "debug",
-        "RELAY_STORE_TIMEOUT_S": "1",
+        **settings,
     }
+
+
+def test_tokens_and_channels_are_redacted_end_to_end(tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    environ = _environ(tmp_path, redis_server.start(), RELAY_LOG_LEVEL="debug", RELAY_STORE_TIMEOUT_S="1")
     log_path = tmp_path / "relay.log"
     try:
         with relay_process(environ, log_path) as (url, _), httpx.Client(base_url=url) as client:
@@ -140,14 +144,7 @@ def test_json_fields_come_from_the_record_not_from_parsing_the_message() -> None
 
 def test_a_forged_task_id_stays_inside_its_field_end_to_end(tmp_path: Path) -> None:
     redis_server = EmbeddedRedis(tmp_path / "redis")
-    environ = {
-        "REDIS_URL": redis_server.start(),
-        "RELAY_SECRET_KEY": SECRET_KEY,
-        "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RELAY_DATA_DIR": str(tmp_path / "data"),
-        "RELAY_STORE_TIMEOUT_S": "1",
-        "RELAY_WORKER": "false",
-    }
+    environ = _environ(tmp_path, redis_server.start(), RELAY_STORE_TIMEOUT_S="1", RELAY_WORKER="false")
     logs = {}
     try:
         for fmt in ("plain", "json"):
@@ -174,13 +171,7 @@ def test_a_forged_task_id_stays_inside_its_field_end_to_end(tmp_path: Path) -> N
 
 def test_access_lines_once_per_request_but_none_for_answered_webhooks(tmp_path: Path) -> None:
     redis_server = EmbeddedRedis(tmp_path / "redis")
-    environ = {
-        "REDIS_URL": redis_server.start(),
-        "RELAY_SECRET_KEY": SECRET_KEY,
-        "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RELAY_DATA_DIR": str(tmp_path / "data"),
-        "RELAY_WORKER": "false",
-    }
+    environ = _environ(tmp_path, redis_server.start(), RELAY_WORKER="false")
     log_path = tmp_path / "relay.log"
     try:
         with relay_process(environ, log_path) as (url, _), httpx.Client(base_url=url) as client:

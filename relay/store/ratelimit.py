@@ -58,8 +58,12 @@ class Bucket:
 LOGIN_BUCKET = Bucket(per_s=0.1, burst=10)
 # How often local takes reach the shared buckets: the window in which N processes can together exceed a limit.
 SYNC_S = 0.1
-# The shared bucket's key of a local bucket's kind and name (callback token, client address, tunnel channel).
-_KEY_OF = {"t": keys.rate_token, "a": keys.rate_address, "c": keys.rate_tunnel}
+# A local bucket's kind: what a refusal names, and the shared bucket's key of a name.
+_KINDS = {
+    "t": ("callback token", keys.rate_token),
+    "a": ("client address", keys.rate_address),
+    "c": ("tunnel channel", keys.rate_tunnel),
+}
 # Local buckets kept; past it, the ones with nothing to sync are forgotten (they start full again, as in Redis
 # after their TTL).
 MAX_LOCAL_BUCKETS = 100_000
@@ -125,31 +129,27 @@ class RateLimiter:
 
     async def check(self, token: str, address: str | None, now_ms: int) -> None:
         """Take one token from each bucket; raise :class:`RateLimited` when one of them is empty."""
-        if now_ms > self._now_ms:
-            self._now_ms = now_ms
-        refused: tuple[str, int] | None = None
-        if self.token.enabled:
-            wait_ms = await self._take_one(self._bucket("t", token, self.token, now_ms), now_ms)
-            if wait_ms:
-                refused = ("callback token", wait_ms)
-        if address is not None and self.address.enabled:
-            wait_ms = await self._take_one(self._bucket("a", address, self.address, now_ms), now_ms)
-            if wait_ms and refused is None:
-                refused = ("client address", wait_ms)
-        self._start_sync()
-        if refused is not None:
-            raise RateLimited(refused[0], max(1, math.ceil(refused[1] / 1000)))
+        await self._take_each([("t", token, self.token), ("a", address, self.address)], now_ms)
 
     async def check_channel(self, channel: str, now_ms: int) -> None:
         """One webhook POSTed to a tunnel channel, against the channel's bucket as callbacks are checked."""
-        if not self.channel.enabled:
-            return
+        await self._take_each([("c", channel, self.channel)], now_ms)
+
+    async def _take_each(self, wanted: list[tuple[str, str | None, Bucket]], now_ms: int) -> None:
+        """One token from each enabled bucket named (kind, name, limit), all of them even after a refusal;
+        :class:`RateLimited` naming the first that refused."""
         if now_ms > self._now_ms:
             self._now_ms = now_ms
-        wait_ms = await self._take_one(self._bucket("c", channel, self.channel, now_ms), now_ms)
+        refused: tuple[str, int] | None = None
+        for kind, name, bucket in wanted:
+            if name is None or not bucket.enabled:
+                continue
+            wait_ms = await self._take_one(self._bucket(kind, name, bucket, now_ms), now_ms)
+            if wait_ms and refused is None:
+                refused = (kind, wait_ms)
         self._start_sync()
-        if wait_ms:
-            raise RateLimited("tunnel channel", max(1, math.ceil(wait_ms / 1000)))
+        if refused is not None:
+            raise RateLimited(_KINDS[refused[0]][0], max(1, math.ceil(refused[1] / 1000)))
 
     def _start_sync(self) -> None:
         if self._sync_task is None:
@@ -160,7 +160,7 @@ class RateLimiter:
         if local is None:
             if len(self._local) >= MAX_LOCAL_BUCKETS:
                 self._local = {k: v for k, v in self._local.items() if v.taken}
-            local = self._local[(kind, name)] = _LocalBucket(bucket, _KEY_OF[kind](name), now_ms)
+            local = self._local[(kind, name)] = _LocalBucket(bucket, _KINDS[kind][1](name), now_ms)
         return local
 
     async def _take_one(self, local: _LocalBucket, now_ms: int) -> int:

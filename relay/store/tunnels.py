@@ -23,12 +23,12 @@ SWEEP_EVERY_S = 60.0
 # Appending moves a channel's last use (its expiry, hours away) at most this often per channel and process: a
 # webhook at a time, it was a Redis round trip of its own for each.
 TOUCH_EVERY_MS = 1000
-MAX_TOUCHED = 10_000
 # A webhook for /t/{channel} only needs to know that the channel exists: a process remembers that it does for this
 # long, so a stream of webhooks costs one Redis round trip each (the append), not two. A channel deleted by another
 # process can take webhooks for as long after; the buffer they recreate expires on its own (the append sets TTLs).
 KNOWN_FOR_MS = 1000
-MAX_KNOWN = 10_000
+# Channels a process remembers the time of (a touch, an existence); past it, all are forgotten at once.
+MAX_REMEMBERED = 10_000
 # Fields the append script adds; a resent entry gets new ones.
 NUMBERING = (b"n", b"size")
 
@@ -40,6 +40,25 @@ class Resume:
     cursor: str
     lost: int | None  # None: nothing known to be lost
     dropped_before_ms: int | None = None  # for a start by time: entries older than this are gone
+
+
+class _Recent:
+    """Names marked within the last ``for_ms`` (a process's memo that saves a Redis round trip)."""
+
+    def __init__(self, for_ms: int) -> None:
+        self.for_ms = for_ms
+        self._at: dict[str, int] = {}
+
+    def fresh(self, name: str, now_ms: int) -> bool:
+        return 0 <= now_ms - self._at.get(name, now_ms - self.for_ms) < self.for_ms
+
+    def mark(self, name: str, now_ms: int) -> None:
+        if len(self._at) >= MAX_REMEMBERED:
+            self._at.clear()
+        self._at[name] = now_ms
+
+    def forget(self, name: str) -> None:
+        self._at.pop(name, None)
 
 
 def stream_id_key(entry_id: str) -> tuple[int, int]:
@@ -66,8 +85,8 @@ class TunnelStore:
         self._append = load_script(redis, "tunnel_append")
         self._ack = load_script(redis, "tunnel_ack")
         self._swept_at = 0.0
-        self._touched: dict[str, int] = {}
-        self._known: dict[str, int] = {}  # channel -> when Redis last said it exists
+        self._touched = _Recent(TOUCH_EVERY_MS)
+        self._known = _Recent(KNOWN_FOR_MS)  # channels Redis said exist
 
     # --- registry ---
 
@@ -84,13 +103,11 @@ class TunnelStore:
 
     async def exists(self, name: str, now_ms: int) -> bool:
         """Whether the channel exists, as Redis said within the last ``KNOWN_FOR_MS`` (see there)."""
-        if 0 <= now_ms - self._known.get(name, now_ms - KNOWN_FOR_MS) < KNOWN_FOR_MS:
+        if self._known.fresh(name, now_ms):
             return True
         if not await self.redis.hexists(keys.tunnels(), name):
             return False
-        if len(self._known) >= MAX_KNOWN:
-            self._known.clear()
-        self._known[name] = now_ms
+        self._known.mark(name, now_ms)
         return True
 
     async def all(self, now_ms: int | None = None) -> list[Channel]:
@@ -100,7 +117,7 @@ class TunnelStore:
         return sorted((Channel.from_json(k.decode(), v) for k, v in rows.items()), key=lambda c: c.created_ms)
 
     async def delete(self, name: str) -> bool:
-        self._known.pop(name, None)
+        self._known.forget(name)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hdel(keys.tunnels(), name)
             pipe.zrem(keys.tunnels_used(), name)
@@ -111,9 +128,7 @@ class TunnelStore:
     async def touch(self, name: str, now_ms: int) -> None:
         """Record that the channel was used (its expiry moves on)."""
         await self.redis.zadd(keys.tunnels_used(), {name: now_ms}, xx=True)
-        if len(self._touched) >= MAX_TOUCHED:
-            self._touched.clear()
-        self._touched[name] = now_ms
+        self._touched.mark(name, now_ms)
 
     async def sweep(self, now_ms: int, force: bool = False) -> list[str]:
         """Delete the channels unused for the channel TTL (checked at most once a minute unless forced)."""
@@ -143,7 +158,7 @@ class TunnelStore:
             for field_name, value in fields.items():
                 args += [field_name, value]
         added: Any = await self._append.call([keys.tunnel_buffer(name), keys.tunnel_state(name)], args)
-        if not 0 <= now_ms - self._touched.get(name, now_ms - TOUCH_EVERY_MS) < TOUCH_EVERY_MS:
+        if not self._touched.fresh(name, now_ms):
             await self.touch(name, now_ms)
         return [entry_id.decode() for entry_id in added]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
@@ -62,7 +62,7 @@ class _Answer:
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    reusable: bool = field(default=False)
+    reusable: bool = False
 
 
 class LocalTarget:
