@@ -23,6 +23,7 @@ from relay.errors import BadRequest
 from relay.signing import new_secret
 from relay.store import keys
 from relay.store.cluster import is_cluster, read_streams
+from relay.store.store import load_script
 
 MODES = ("event", "raw")
 CHANNEL_BYTES = 24  # 192 bits, URL-safe: also a valid smee.io channel name ([A-Za-z0-9_-], <= 128 chars)
@@ -157,6 +158,22 @@ async def read_for_router(
         reply = await redis.xreadgroup(ROUTER_GROUP, consumer, streams, count=count, block=block_ms)  # type: ignore[arg-type]
     by_stream = {keys.events_stream(p).encode(): p for p in partitions}
     return [(by_stream[stream], entry) for stream, entries in reply or [] for entry in entries]
+
+
+class RouterShortcut:
+    """The tunnel router's way past events while no channel exists (``scripts/router_skip.lua``): one script call
+    instead of reading and acknowledging every event. Not on a cluster, whose registry and streams live in
+    different slots (one script cannot touch both): there the router reads as usual."""
+
+    def __init__(self, redis: Redis, partitions: list[int]) -> None:
+        self._script = None if is_cluster(redis) else load_script(redis, "router_skip")
+        self._keys = [keys.tunnels(), *(keys.events_stream(p) for p in partitions)]
+
+    async def skip_if_no_channels(self) -> bool:
+        """Whether there was no channel, the router's group now past every stored event; False on a cluster."""
+        if self._script is None:
+            return False
+        return bool(await self._script.call(self._keys, [ROUTER_GROUP]))
 
 
 async def claim_for_router(redis: Redis, partition: int, consumer: str, idle_ms: int, count: int) -> list[Entry]:

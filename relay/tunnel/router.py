@@ -20,6 +20,7 @@ from relay.config import Settings
 from relay.logs import kv
 from relay.store.channels import (
     Entry,
+    RouterShortcut,
     ack_routed,
     claim_for_router,
     ensure_router_group,
@@ -40,6 +41,9 @@ CLAIM_IDLE_MS = 60_000
 CLAIM_EVERY_S = 30.0
 # Pause after a read that did not fill a batch (see run); the most it adds to a tunnel event's latency.
 PACE_S = 0.005
+# While no channel exists, how often the router looks again: the most a new channel waits for its first routed
+# event.
+NO_CHANNEL_CHECK_S = 0.05
 
 
 class TunnelRouter:
@@ -67,6 +71,7 @@ class TunnelRouter:
             max_age_s=settings.tunnel_buffer_max_age_s,
             channel_ttl_s=settings.tunnel_channel_ttl_s,
         )
+        self.shortcut = RouterShortcut(redis, list(range(settings.partitions)))
         self.clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -86,13 +91,20 @@ class TunnelRouter:
             try:
                 if failures:
                     await self.prepare()
-                found = await read_for_router(
-                    self.redis, partitions, self.consumer, pending=pending, count=BATCH, block_ms=BLOCK_MS
+                # Without channels, reading every stored event only to acknowledge it cost the web process a few
+                # percent of each callback's CPU: the group moves past them unread instead.
+                skipped = not pending and await self.shortcut.skip_if_no_channels()
+                found = (
+                    []
+                    if skipped
+                    else await read_for_router(
+                        self.redis, partitions, self.consumer, pending=pending, count=BATCH, block_ms=BLOCK_MS
+                    )
                 )
                 if pending and not found:
                     pending = False
                     continue
-                if not found or time.monotonic() - claimed_at > CLAIM_EVERY_S:
+                if (not found and not skipped) or time.monotonic() - claimed_at > CLAIM_EVERY_S:
                     claimed_at = time.monotonic()
                     for partition in partitions:
                         found += [
@@ -104,7 +116,9 @@ class TunnelRouter:
                 if found:
                     await self.route(found)
                 failures = 0
-                if len(found) < BATCH and not pending:
+                if skipped:
+                    await asyncio.sleep(NO_CHANNEL_CHECK_S)
+                elif len(found) < BATCH and not pending:
                     # A short pause lets entries gather: one read, one channel lookup and one acknowledgement then
                     # serve several events instead of one each (which cost more than storing them).
                     await asyncio.sleep(PACE_S)
