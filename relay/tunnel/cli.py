@@ -121,8 +121,9 @@ def tunnel(
             await client.run(all_providers=tuple(PROVIDER_NAMES))
 
     try:
-        eventloop.run(run())
-    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the client's cleanup runs (its position is saved), then a clean exit.
+        eventloop.run(eventloop.until_stopped(run()))
+    except KeyboardInterrupt:  # a second Ctrl-C during that cleanup
         pass
     except TunnelError as exc:
         raise click.ClickException(str(exc)) from None

@@ -166,8 +166,13 @@ class TunnelProcess:
     """``relay tunnel`` as a user runs it; its output lines are collected as they come."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], relay: Sequence[str] = (sys.executable, "-m", "relay")
+        self,
+        args: list[str],
+        env: dict[str, str],
+        relay: Sequence[str] = (sys.executable, "-m", "relay"),
+        sigint_ignored: bool = False,
     ) -> None:
+        """``sigint_ignored``: started with SIGINT ignored, as the child of a process that ignores it is."""
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [*relay, "tunnel", *args],
@@ -176,6 +181,7 @@ class TunnelProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -197,8 +203,8 @@ class TunnelProcess:
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         wait_for(lambda: any(line.startswith("ready") for line in self.lines), timeout_s, "the tunnel to be ready")
 
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, sig: signal.Signals = signal.SIGINT) -> int:
+        self.proc.send_signal(sig)
         code = self.proc.wait(10)
         self._reader.join(5)
         return code

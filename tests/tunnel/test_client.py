@@ -131,6 +131,29 @@ def test_ctrl_c_exits_cleanly(
     assert "Traceback" not in client.output()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_saves_the_position_and_exits_even_with_sigint_inherited_as_ignored(
+    sig: signal.Signals, relay_factory: Callable[..., RelayProcess], relay_env: dict[str, str], target: Target
+) -> None:
+    """A tunnel started by a process that ignores SIGINT (a test runner, a script's background job) still stops on
+    Ctrl-C: asyncio's own handling would step aside and leave it running. SIGTERM stops it the same way."""
+    relay = relay_factory()
+    client = TunnelProcess(["--server", relay.url, "--forward-to", target.url], relay_env, sigint_ignored=True)
+    try:
+        client.wait_ready()
+        channel = client.value_of("channel")
+        httpx.post(client.value_of("webhooks"), content=b'{"n": 1}', timeout=10)
+        wait_for(lambda: len(target.received) == 1, timeout_s=20, what="the webhook at the target")
+        assert client.interrupt(sig) == 0
+    finally:
+        client.stop()
+    assert "stopped after forwarding 1 events" in client.output()
+    assert "Traceback" not in client.output()
+    # The position was saved on the way out: the next run would not forward the webhook again.
+    position = httpx.get(f"{relay.url}/v1/tunnels/{channel}", headers=ADMIN, timeout=10).json()["position"]
+    assert position is not None
+
+
 def test_without_an_admin_token_creating_a_channel_is_refused(
     relay_factory: Callable[..., RelayProcess], relay_env: dict[str, str]
 ) -> None:
