@@ -26,8 +26,8 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-async def until_stopped(main: Coroutine[Any, Any, None]) -> bool:
-    """Run ``main`` until SIGINT or SIGTERM cancels it (its cleanup runs); True when a signal stopped it. A second
+async def until_stopped(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` until it ends, or until SIGINT or SIGTERM cancels it (its cleanup runs) and this returns. A second
     signal while that cleanup runs stops at once (KeyboardInterrupt).
 
     asyncio's own Ctrl-C handling is not enough: it steps aside when the process inherited SIGINT as ignored (as a
@@ -54,4 +54,3 @@ async def until_stopped(main: Coroutine[Any, Any, None]) -> bool:
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
-    return stopping

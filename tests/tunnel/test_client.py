@@ -149,7 +149,7 @@ def test_a_stop_signal_saves_the_position_and_exits_even_with_sigint_inherited_a
         client.stop()
     assert "stopped after forwarding 1 events" in client.output()
     assert "Traceback" not in client.output()
-    # The position was saved on the way out: the next run would not forward the webhook again.
+    # The position was saved: the next run would not forward the webhook again.
     position = httpx.get(f"{relay.url}/v1/tunnels/{channel}", headers=ADMIN, timeout=10).json()["position"]
     assert position is not None
 
