@@ -86,6 +86,9 @@ class TunnelRouter:
         failures = 0
         claimed_at = time.monotonic()
         partitions = list(range(self.partitions))
+        # Whether the last look (the shortcut, or routing) found no channel: only then is the shortcut tried, so
+        # that a router with channels to serve makes no extra round trip per read.
+        no_channel_seen = True
         while True:
             raise_if_cancelled()
             try:
@@ -93,7 +96,9 @@ class TunnelRouter:
                     await self.prepare()
                 # Without channels, reading every stored event only to acknowledge it cost the web process a few
                 # percent of each callback's CPU: the group moves past them unread instead.
-                skipped = not pending and await self.shortcut.skip_if_no_channels()
+                skipped = False
+                if not pending and no_channel_seen:
+                    skipped = no_channel_seen = await self.shortcut.skip_if_no_channels()
                 found = (
                     []
                     if skipped
@@ -114,7 +119,7 @@ class TunnelRouter:
                             )
                         ]
                 if found:
-                    await self.route(found)
+                    no_channel_seen = not await self.route(found)
                 failures = 0
                 if skipped:
                     await asyncio.sleep(NO_CHANNEL_CHECK_S)
@@ -127,8 +132,9 @@ class TunnelRouter:
                 logger.warning("tunnel router redis error", extra=kv(attempt=failures, error=exc))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
-    async def route(self, found: list[tuple[int, Entry]]) -> None:
-        """Append each entry to the buffer of every channel whose filter it matches, then acknowledge them all."""
+    async def route(self, found: list[tuple[int, Entry]]) -> bool:
+        """Append each entry to the buffer of every channel whose filter it matches, then acknowledge them all;
+        whether any channel exists."""
         now_ms = int(self.clock() * 1000)
         channels = await self.channels.all(now_ms)
         if channels:
@@ -149,6 +155,7 @@ class TunnelRouter:
             by_partition.setdefault(partition, []).append(entry_id)
         await ack_routed(self.redis, by_partition)
         logger.debug("tunnel router routed", extra=kv(entries=len(found), channels=len(channels)))
+        return bool(channels)
 
 
 async def run_tunnel_router(settings: Settings, clock: Callable[[], float] = time.time) -> None:
