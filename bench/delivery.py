@@ -71,9 +71,9 @@ def wait_for_arrivals(sink_url: str, count: int, timeout_s: float) -> dict[str, 
     deadline = time.monotonic() + timeout_s
     while True:
         # Polled on its count alone: the arrival list is fetched once, at the end.
-        stats = httpx.get(f"{sink_url}/stats", timeout=30).json()
+        stats = httpx.get(f"{sink_url}/count", timeout=30).json()
         if stats["count"] >= count or time.monotonic() > deadline:
-            return sink_stats(sink_url) if stats["count"] else stats
+            return sink_stats(sink_url)
         time.sleep(0.25)
 
 
@@ -84,7 +84,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _latency(sent: dict[str, float], stats: dict[str, Any]) -> dict[str, Any]:
     first: dict[str, float] = {}
-    for task, at in stats["arrivals"]:
+    for task, at, _ in stats["arrivals"]:
         first.setdefault(task, at)
     latencies = [(first[task] - at) * 1000 for task, at in sent.items() if task in first]
     return {
@@ -116,8 +116,8 @@ def run(options: Options) -> SectionResult:
                 started = time.time()
                 stats = wait_for_arrivals(sink.url, backlog, timeout_s=max(120.0, backlog / 50))
                 cpu = cpu_seconds(worker.pid)
-                times = sorted(at for _, at in stats["arrivals"])
-                distinct = len({task for task, _ in stats["arrivals"]})
+                times = sorted(at for _, at, _ in stats["arrivals"])
+                distinct = len({task for task, _, _ in stats["arrivals"]})
                 throughput = {
                     "backlog": backlog,
                     "fill": filled,

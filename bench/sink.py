@@ -1,9 +1,11 @@
-"""The fast loopback subscriber the delivery sections deliver to: a bare ASGI app (no framework) in its own process.
+"""The fast loopback receiver the delivery and tunnel sections deliver to: a bare ASGI app (no framework) in its own
+process, so that what the bench measures is the relay's cost and not its receiver's.
 
-``POST /<anything>`` answers 204 and remembers, per delivery, the wall time it arrived and the ``task_id`` of the
-event (so the bench can match it to the callback it sent); ``GET /stats`` returns what arrived. It checks that each
-request carries a ``webhook-signature`` and counts those that do not, without verifying (that is the subscriber's
-cost, not the relay's).
+``POST /<anything>`` answers 204 and remembers, per request, the event's key (its ``task_id``, else its ``id``: what the
+bench sent, so it can match the two) and when it arrived, on the wall clock and on the system-wide monotonic clock
+(``time.perf_counter``, what the tunnel's senders stamp). It checks that each request carries a ``webhook-signature``
+and counts those that do not, without verifying (that is the subscriber's cost, not the relay's). ``GET /count`` is
+what to poll (how many arrived, how many distinct keys); ``GET /stats`` returns every arrival; ``DELETE`` forgets.
 """
 
 from __future__ import annotations
@@ -13,8 +15,17 @@ from typing import Any
 
 import orjson
 
-arrivals: list[tuple[str, float]] = []
+arrivals: list[tuple[str, float, float]] = []
+keys: set[str] = set()
 unsigned = 0
+
+
+def _key(body: bytes) -> str:
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    return str(event.get("task_id") or event.get("id") or "") if isinstance(event, dict) else ""
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -28,21 +39,23 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     if scope["method"] == "GET":
-        payload = orjson.dumps({"count": len(arrivals), "unsigned": unsigned, "arrivals": arrivals})
+        if scope["path"] == "/count":
+            payload = orjson.dumps({"count": len(arrivals), "distinct": len(keys)})
+        else:
+            payload = orjson.dumps({"count": len(arrivals), "unsigned": unsigned, "arrivals": arrivals})
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": payload})
         return
     if scope["method"] == "DELETE":
         arrivals.clear()
+        keys.clear()
         unsigned = 0
     else:
-        at = time.time()
+        wall, monotonic = time.time(), time.perf_counter()
         if not any(name == b"webhook-signature" for name, _ in scope["headers"]):
             unsigned += 1
-        try:
-            task_id = orjson.loads(body).get("task_id") or ""
-        except orjson.JSONDecodeError:
-            task_id = ""
-        arrivals.append((task_id, at))
+        key = _key(body)
+        arrivals.append((key, wall, monotonic))
+        keys.add(key)
     await send({"type": "http.response.start", "status": 204, "headers": []})
     await send({"type": "http.response.body", "body": b""})

@@ -1,8 +1,9 @@
 """Tunnel: ``relay tunnel`` side by side with the stock smee-client, both on the relay's own ``/t/{channel}``.
 
 One relay process (``relay serve`` as shipped, on an embedded Redis, the per-channel rate limit raised past the
-load), one local target (uvicorn in a thread of this process), one sender process (bench/webhook_sender.py: a lean
-HTTP/1.1 client, so the senders' CPU is not the bench's), and per round each client in turn on a fresh channel:
+load), one local target and one sender, each a lean process of its own so that their CPU is not the bench's (the
+target: bench/sink.py, a bare ASGI app on uvicorn; the sender: bench/webhook_sender.py, a hand-written HTTP/1.1
+client), and per round each client in turn on a fresh channel:
 ``relay tunnel --raw`` (relay stream format) and ``smee-client`` (npm 5.0.0, unchanged; smee format). Loads: 2,000
 webhooks of 1 KiB from 16 concurrent senders (saturation: events/s from the first POST to the last forwarded
 request), then paced 300/s and 600/s for a few seconds each, open loop (latency from each webhook's scheduled send
@@ -35,12 +36,23 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import ROOT, Options, SectionResult, Server, cpu_seconds, median, relay_serve, stop_process, web_env
+from bench.harness import (
+    ROOT,
+    Options,
+    SectionResult,
+    Server,
+    available_stacks,
+    cpu_seconds,
+    median,
+    relay_serve,
+    stop_process,
+    uvicorn_server,
+    web_env,
+)
 from bench.webhook_sender import body
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
-from tests.servers import run_server
-from tests.tunnel.conftest import Target, TunnelProcess, target_app, wait_for
+from tests.tunnel.conftest import TunnelProcess, wait_for
 
 NAME = "tunnel"
 SMEE = (
@@ -79,41 +91,42 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-def _drained(target: Target, sent: dict[str, float]) -> dict[str, Any]:
+class _Target:
+    """The local server both clients forward to (bench/sink.py in its own process), seen from this one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.url}/stats", timeout=30).raise_for_status()
+
+    def distinct(self) -> int:
+        count: int = httpx.get(f"{self.url}/count", timeout=30).json()["distinct"]
+        return count
+
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(event id, when it arrived on the monotonic clock) for every request, in order of arrival."""
+        stats = httpx.get(f"{self.url}/stats", timeout=30).json()
+        return [(event_id, at) for event_id, _, at in stats["arrivals"]]
+
+
+def _drained(target: _Target, sent: dict[str, float]) -> dict[str, Any]:
     outcome = _outcome(target, sent)
-    arrivals = [item.at for item in target.received]
+    arrivals = [at for _, at in target.arrivals()]
     outcome["events_per_s"] = round((len(sent) - 1) / (max(arrivals) - min(arrivals)))
     return outcome
 
 
-class _Arrived:
-    """The distinct event ids the target has received, parsing only what arrived since the last look: the target
-    runs in this process, and parsing everything received at every poll took a share of the CPU both clients need."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.looked_at = 0
-        self.ids: set[str] = set()
-
-    def count(self) -> int:
-        new = self.target.received[self.looked_at :]
-        self.looked_at += len(new)
-        self.ids.update(orjson.loads(item.body)["id"] for item in new)
-        return len(self.ids)
-
-
-def _outcome(target: Target, sent: dict[str, float]) -> dict[str, Any]:
-    arrived = _Arrived(target)
-    try:
-        wait_for(lambda: arrived.count() >= len(sent), timeout_s=120, what="every event at the target")
-    except AssertionError:
-        pass  # counted as lost below
+def _outcome(target: _Target, sent: dict[str, float]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while target.distinct() < len(sent) and time.monotonic() < deadline:  # else counted as lost below
+        time.sleep(0.05)
     time.sleep(0.3)  # anything forwarded twice arrives by now
-    received = list(target.received)
-    ids = [orjson.loads(item.body)["id"] for item in received]
+    arrivals = target.arrivals()
+    ids = [event_id for event_id, _ in arrivals]
     first_at: dict[str, float] = {}
-    for item, event_id in zip(received, ids, strict=True):
-        first_at.setdefault(event_id, item.at)
+    for event_id, at in arrivals:
+        first_at.setdefault(event_id, at)
     latencies = [(first_at[event_id] - sent[event_id]) * 1000 for event_id in first_at if event_id in sent]
     return {
         "events": len(sent),
@@ -125,11 +138,11 @@ def _outcome(target: Target, sent: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _measure(relay: Server, target: Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
+def _measure(relay: Server, target: _Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
     channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
     url = f"{relay.url}/t/{channel['channel']}"
-    target.received.clear()
+    target.clear()
     buffered = _burst(url, f"{tag}-drain")
     # Each client prints a line per event into a file of its own: a pipe read by this process would cost the
     # process that also runs the target.
@@ -150,12 +163,12 @@ def _measure(relay: Server, target: Target, client: str, env: dict[str, str], ta
         wait_for(lambda: ready in log.read_bytes(), 30, f"{client} to connect")
         results: dict[str, Any] = {"drain": _drained(target, buffered)}
         print(f"bench tunnel: {client} drain {results['drain']}", file=sys.stderr, flush=True)
-        target.received.clear()
+        target.clear()
         sent = _burst(url, f"{tag}-burst")
         results["burst"] = _outcome(target, sent)
         print(f"bench tunnel: {client} burst {results['burst']}", file=sys.stderr, flush=True)
         for rate, duration_s in PACED:
-            target.received.clear()
+            target.clear()
             sent = _paced(url, f"{tag}-{rate}", rate, duration_s)
             results[f"paced_{rate}"] = _outcome(target, sent)
             print(f"bench tunnel: {client} {rate}/s {results[f'paced_{rate}']}", file=sys.stderr, flush=True)
@@ -178,7 +191,7 @@ def _installed(tmp: Path) -> tuple[Path, str]:
     return venv / "bin" / "python", "a fresh virtualenv with `pip install .`"
 
 
-def _startup(relay: Server, target: Target, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+def _startup(relay: Server, target: _Target, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     """Seconds from launching ``relay tunnel`` to its first forwarded event (one buffered), and to import the CLI."""
     python, where = _installed(tmp)
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -190,15 +203,16 @@ def _startup(relay: Server, target: Target, env: dict[str, str], tmp: Path) -> d
         marker = f"startup-{n}"
         posted = httpx.post(f"{relay.url}/t/{channel['channel']}", content=body(marker))
         assert posted.status_code == 200, posted.text
-        target.received.clear()
+        target.clear()
         args = ["--server", relay.url, "--forward-to", target.url, "--raw", "--channel", channel["channel"]]
         started = time.perf_counter()
         process = TunnelProcess([*args, "--key", channel["read_secret"]], env, relay=[str(python.parent / "relay")])
         try:
-            wait_for(lambda: bool(target.received), 30, "the buffered event at the target")
+            wait_for(lambda: target.distinct() > 0, 30, "the buffered event at the target")
             cpu.append(cpu_seconds(process.proc.pid))
-            to_first.append(target.received[0].at - started)
-            assert orjson.loads(target.received[0].body)["id"] == marker
+            event_id, at = target.arrivals()[0]
+            to_first.append(at - started)
+            assert event_id == marker
         finally:
             process.stop()
         started = time.perf_counter()
@@ -227,8 +241,9 @@ def run(options: Options) -> SectionResult:
             "RELAY_TUNNEL_POST_BURST": "1000000",
             "XDG_CONFIG_HOME": tmp,
         }
-        target = Target()
-        with run_server(target_app(target)) as target.url, relay_serve(env) as relay:
+        stack = available_stacks()[-1]
+        with uvicorn_server("sink", "bench.sink:app", env={}, stack=stack) as sink, relay_serve(env) as relay:
+            target = _Target(sink.url)
             startup = _startup(relay, target, env, Path(tmp))
             for n in range(options.rounds):
                 order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]
