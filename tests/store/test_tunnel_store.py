@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import redis.asyncio
 
@@ -56,3 +59,45 @@ async def test_a_channels_existence_is_remembered_for_a_second_and_forgotten_whe
     assert await here.exists(second.name, NOW_MS)
     await here.delete(second.name)
     assert not await here.exists(second.name, NOW_MS + 1)  # deleted by this process: forgotten at once
+
+
+async def _entry_ids(client: redis.asyncio.Redis, name: str) -> list[str]:
+    return [entry_id.decode() for entry_id, _ in await client.xrange(keys.tunnel_buffer(name))]
+
+
+async def test_the_buffer_keeps_the_newest_entries_within_its_count_and_remembers_its_first(
+    client: redis.asyncio.Redis,
+) -> None:
+    store = TunnelStore(client, max_events=3, max_bytes=1 << 20, max_age_s=3600, channel_ttl_s=86_400)
+    name = Channel.new(ChannelFilter(), "event", NOW_MS).name
+    now_ms = int(time.time() * 1000)
+    one_by_one = [(await store.append(name, [{"id": f"whk_{i}"}], now_ms))[0] for i in range(5)]
+    together = await store.append(name, [{"id": f"whk_x{i}"} for i in range(2)], now_ms)
+
+    assert await _entry_ids(client, name) == [one_by_one[4], *together]
+    state = await store.state(name)
+    assert state["oldest"] == one_by_one[4]
+    assert state["dropped_id"] == one_by_one[3]
+    assert state["added"] == "7"
+
+
+async def test_entries_past_the_buffers_age_are_dropped_also_when_its_state_expired_first(
+    client: redis.asyncio.Redis,
+) -> None:
+    """The age check reads the buffer's first id from the state; without a state it reads the buffer itself."""
+    store = TunnelStore(client, max_events=100, max_bytes=1 << 20, max_age_s=2, channel_ttl_s=86_400)
+    names = [Channel.new(ChannelFilter(), "event", NOW_MS).name for _ in range(2)]
+
+    async def append_to_each(event_id: str) -> list[str]:
+        return [(await store.append(name, [{"id": event_id}], int(time.time() * 1000)))[0] for name in names]
+
+    old = await append_to_each("whk_old")
+    await asyncio.sleep(1.2)
+    middle = await append_to_each("whk_middle")  # within the age, and keeps the buffers from expiring
+    await client.delete(keys.tunnel_state(names[1]))
+    await asyncio.sleep(1.2)
+    new = await append_to_each("whk_new")
+
+    for i, name in enumerate(names):
+        assert await _entry_ids(client, name) == [middle[i], new[i]]
+        assert (await store.state(name))["dropped_id"] == old[i]
