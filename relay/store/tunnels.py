@@ -7,6 +7,7 @@ position has ``n`` = position's ``n`` + 1 unless some were lost.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,10 @@ KNOWN_FOR_MS = 1000
 MAX_REMEMBERED = 10_000
 # Fields the append script adds; a resent entry gets new ones.
 NUMBERING = (b"n", b"size")
+# Appends to one channel made in one event-loop iteration go to Redis as one script call, at most this many together:
+# with a webhook at a time, each call's fixed part (reading the channel's state, resetting its TTLs) was most of the
+# script's work.
+MAX_COALESCED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,12 @@ class _Recent:
         self._at.pop(name, None)
 
 
+@dataclass(slots=True)
+class _Append:
+    entries: list[Fields]
+    ids: asyncio.Future[list[str]]
+
+
 def stream_id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -87,6 +98,9 @@ class TunnelStore:
         self._swept_at = 0.0
         self._touched = _Recent(TOUCH_EVERY_MS)
         self._known = _Recent(KNOWN_FOR_MS)  # channels Redis said exist
+        self._queued: dict[str, list[_Append]] = {}  # appends to a channel not yet sent, see append
+        # Strong references: the loop keeps only weak ones to running tasks.
+        self._writes: set[asyncio.Task[None]] = set()
 
     # --- registry ---
 
@@ -144,23 +158,60 @@ class TunnelStore:
     # --- buffer ---
 
     async def append(self, name: str, entries: list[Fields], now_ms: int) -> list[str]:
-        """Append ``entries`` (numbered, trimmed past the bounds, TTLs reset) in one script; returns their ids."""
+        """Append ``entries`` (numbered, trimmed past the bounds, TTLs reset); returns their ids once Redis has them.
+
+        The first append to a channel in an event-loop iteration starts a write that runs in the next one, by when the
+        other appends to that channel made in this iteration (concurrent webhooks) have joined it: one script call
+        for them all. The script is atomic, so each of them is written, or (an error for each) none is.
+        """
+        appending = _Append(entries, asyncio.get_running_loop().create_future())
+        queued = self._queued.get(name)
+        if queued is None or len(queued) >= MAX_COALESCED:
+            queued = self._queued[name] = []
+            write = asyncio.create_task(self._write(name, queued, now_ms))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+        queued.append(appending)
+        ids = await appending.ids
+        if not self._touched.fresh(name, now_ms):
+            await self.touch(name, now_ms)
+        return ids
+
+    async def _write(self, name: str, queued: list[_Append], now_ms: int) -> None:
+        if self._queued.get(name) is queued:
+            del self._queued[name]  # later appends start a write of their own
+        appends = [appending for appending in queued if not appending.ids.done()]  # a cancelled caller's: unwritten
+        if not appends:
+            return
         args: list[Any] = [
             max(now_ms - self.max_age_ms, 0),
             self.max_events,
             self.max_bytes,
             self.max_age_ms,
             self.channel_ttl_ms,
-            len(entries),
+            sum(len(appending.entries) for appending in appends),
         ]
-        for fields in entries:
-            args.append(len(fields))
-            for field_name, value in fields.items():
-                args += [field_name, value]
-        added: Any = await self._append.call([keys.tunnel_buffer(name), keys.tunnel_state(name)], args)
-        if not self._touched.fresh(name, now_ms):
-            await self.touch(name, now_ms)
-        return [entry_id.decode() for entry_id in added]
+        for appending in appends:
+            for fields in appending.entries:
+                args.append(len(fields))
+                for field_name, value in fields.items():
+                    args += [field_name, value]
+        try:
+            added: Any = await self._append.call([keys.tunnel_buffer(name), keys.tunnel_state(name)], args)
+        except Exception as exc:
+            for appending in appends:
+                if not appending.ids.done():
+                    appending.ids.set_exception(exc)
+            return
+        except BaseException:  # cancelled (shutdown): so are its callers
+            for appending in appends:
+                appending.ids.cancel()
+            raise
+        ids = [entry_id.decode() for entry_id in added]
+        for appending in appends:
+            if not appending.ids.done():
+                appending.ids.set_result(ids[: len(appending.entries)])
+            del ids[: len(appending.entries)]
 
     async def last_id(self, name: str) -> str:
         """The id of the newest buffered entry (``0-0`` when empty): where a live-only stream starts."""
