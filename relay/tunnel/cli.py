@@ -91,6 +91,7 @@ def tunnel(
     import httpx
 
     from relay.tunnel.client import TunnelClient, TunnelError, TunnelOptions
+    from relay.tunnel.output import Lines
     from relay.tunnel.state import TunnelState, default_path
 
     local = cli_settings()
@@ -114,11 +115,16 @@ def tunnel(
     state = TunnelState(default_path(local.config_home))
     client: TunnelClient | None = None
 
+    lines = Lines(click.echo)
+
     async def run() -> None:
         nonlocal client
-        async with httpx.AsyncClient(follow_redirects=False, verify=verification(server)) as http:
-            client = TunnelClient(http, options, state=state, echo=lambda line: click.echo(line))
-            await client.run(all_providers=tuple(PROVIDER_NAMES))
+        try:
+            async with httpx.AsyncClient(follow_redirects=False, verify=verification(server)) as http:
+                client = TunnelClient(http, options, state=state, echo=lines)
+                await client.run(all_providers=tuple(PROVIDER_NAMES))
+        finally:
+            lines.flush()
 
     try:
         # Ctrl-C or SIGTERM: the client's cleanup runs (its position is saved), then a clean exit.

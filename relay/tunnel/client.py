@@ -17,7 +17,7 @@ import base64
 import functools
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ import orjson
 from relay.admin_client import describe, relay_error, unreachable
 from relay.tunnel.forward import ForwardError, LocalTarget
 from relay.tunnel.output import clean, event_line, size_text
+from relay.tunnel.sse import SSEParser
 from relay.tunnel.state import SavedChannel, TunnelState, state_key
 
 STREAM_TIMEOUT = httpx.Timeout(connect=5, read=None, write=5, pool=5)
@@ -93,25 +94,6 @@ def backoff_s(attempt: int, base_s: float, max_s: float, rand: Callable[[], floa
     """Exponential, capped, with the upper half jittered so reconnecting clients spread out."""
     capped: float = min(max_s, base_s * 2 ** min(attempt, 30))
     return capped / 2 + capped / 2 * rand()
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str | None, str]]:
-    """``(event, id, data)`` for each event of a Server-Sent Events stream (``event`` defaults to ``message``)."""
-    event, entry_id, data = "message", None, list[str]()
-    async for line in lines:
-        if line == "":
-            if data:
-                yield event, entry_id, "\n".join(data)
-            event, entry_id, data = "message", None, list[str]()
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "id":
-            entry_id = value
-        elif name == "data":
-            data.append(value)
 
 
 @dataclass
@@ -331,18 +313,24 @@ class TunnelClient:
             if response.status_code != 200:
                 await response.aread()
                 raise httpx.TransportError(f"stream answered {response.status_code}: {error_text(response)}")
-            events = sse_events(response.aiter_lines())
-            while True:
-                async with asyncio.timeout(self.watchdog_s):
-                    item = await anext(events, None)
-                if item is None:
-                    return ready
-                event, entry_id, data = item
-                if event == "ready":
-                    ready = True
-                    self.on_ready(orjson.loads(data))
-                elif event == "message" and entry_id is not None:
-                    await self.handle(entry_id, orjson.loads(data), group)
+            parser = SSEParser()
+            chunks = response.aiter_bytes()
+            loop = asyncio.get_running_loop()
+            # One watchdog for the connection, moved on at each chunk (not a timeout per event); it is off while the
+            # events are handled, which waits for a free forwarding slot however long the local server takes.
+            async with asyncio.timeout(None) as watchdog:
+                while True:
+                    watchdog.reschedule(loop.time() + self.watchdog_s)
+                    chunk = await anext(chunks, None)
+                    watchdog.reschedule(None)
+                    if chunk is None:
+                        return ready
+                    for event, entry_id, data in parser.feed(chunk):
+                        if event == "ready":
+                            ready = True
+                            self.on_ready(orjson.loads(data))
+                        elif event == "message" and entry_id is not None:
+                            await self.handle(entry_id, orjson.loads(data), group)
         finally:
             await response.aclose()
 

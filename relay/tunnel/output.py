@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
+from collections.abc import Callable
 
 
 def clean(text: str, limit: int = 80) -> str:
@@ -26,3 +28,22 @@ def size_text(size: int) -> str:
 
 def event_line(now: str, what: list[str], outcome: str, elapsed_ms: float, event_id: str) -> str:
     return "  ".join([now, *what, outcome, f"{elapsed_ms:.0f} ms", event_id])
+
+
+class Lines:
+    """Lines written out together, once per event-loop iteration: a burst of forwarded events costs one write (and
+    one flush) rather than one per event. :meth:`flush` writes what is pending at once (on the way out)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self._pending: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if lines:
+            self.write("\n".join(lines))

@@ -13,7 +13,7 @@ import pytest
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.tunnel.client import sse_events
+from relay.tunnel.sse import sse_events
 from tests.conftest import ADMIN
 from tests.servers import run_server
 
@@ -21,13 +21,13 @@ pytestmark = pytest.mark.anyio
 SSE = {"accept": "text/event-stream"}
 
 
-async def read_until(url: str, headers: dict[str, str], count: int) -> list[tuple[str, str | None, str]]:
+async def read_until(url: str, headers: dict[str, str], count: int) -> list[tuple[str, str | None, bytes]]:
     """Stream events until ``count`` messages arrived, or the first ping after fewer (bounded by 5 s)."""
     seen: list[Any] = []
     async with httpx.AsyncClient() as http, http.stream("GET", url, headers={**SSE, **headers}) as response:
         assert response.status_code == 200, await response.aread()
         deadline = time.monotonic() + 5
-        async for item in sse_events(response.aiter_lines()):
+        async for item in sse_events(response.aiter_bytes()):
             seen.append(item)
             messages = [s for s in seen if s[0] == "message"]
             if len(messages) >= count or item[0] == "ping" or time.monotonic() > deadline:
@@ -84,7 +84,7 @@ async def test_a_raw_stream_never_carries_the_callback_token(make_settings: Call
         smee_format = await read_until(f"{base}/t/{name}?key={channel['read_secret']}", {"last-event-id": "0"}, 1)
 
     assert len(relay_format) == len(smee_format) == 1
-    assert all(token not in data for _, _, data in relay_format + smee_format)
+    assert all(token.encode() not in data for _, _, data in relay_format + smee_format)
     assert orjson.loads(relay_format[0][2])["path"] == "/hooks/generic/{token}"
     assert base64.b64decode(orjson.loads(relay_format[0][2])["body_base64"]) == b'{"taskId":"t-1"}'
 

@@ -14,7 +14,7 @@ import pytest
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.tunnel.client import sse_events
+from relay.tunnel.sse import sse_events
 from tests.conftest import ADMIN
 from tests.servers import run_server
 
@@ -32,7 +32,7 @@ async def read_stream(url: str, headers: dict[str, str], until: Callable[[list[A
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         deadline = time.monotonic() + 5
-        async for item in sse_events(response.aiter_lines()):
+        async for item in sse_events(response.aiter_bytes()):
             seen.append(item)
             if until(seen) or time.monotonic() > deadline:
                 break
