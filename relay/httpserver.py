@@ -7,10 +7,6 @@ arrived ``timeout_s`` after the connection opened or the previous response ended
 (``relay.bodies``, ``RELAY_BODY_TIMEOUT_S``); a body the app answered without reading (a 401 for a bad token)
 would otherwise be read and discarded for as long as the client sends it, so it gets the same ``timeout_s``.
 
-uvicorn writes a response's head and each part of its body with a transport write of its own, each a send system
-call and a TCP segment the client wakes up for; a webhook sender's 200 was two of each. The protocol hands uvicorn
-a transport that sends the writes of one event-loop iteration together (at once past 64 KiB, and before closing).
-
 The subclass uses only what uvicorn documents for ``Config(http=...)`` (a protocol class) and the httptools parser
 callbacks the class implements (``on_headers_complete``, ``on_message_complete``, ``on_response_complete``); it
 counts heads, messages and responses itself rather than reading uvicorn's request cycle. It replaced an ``h11``
@@ -20,7 +16,6 @@ subclass: the pure-Python parser cost about a third of the relay's CPU per callb
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -32,86 +27,6 @@ TIMEOUT_RESPONSE = (
     + f"content-length: {len(_TIMEOUT_BODY)}\r\n\r\n".encode()
     + _TIMEOUT_BODY
 )
-
-
-# Past this much written in one iteration (a large streamed body) the writes go out at once.
-COALESCE_BYTES = 65_536
-
-
-class CoalescingTransport(asyncio.Transport):
-    """``transport``, with the writes made in one event-loop iteration sent as one."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
-        self._pending_bytes += len(data)
-        if self._pending_bytes >= COALESCE_BYTES:
-            self.flush()
-
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        for data in list_of_data:
-            self.write(data)
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending, self._pending_bytes = [], 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._pending, self._pending_bytes = [], 0
-        self._transport.abort()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + self._pending_bytes
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
 
 
 def header_timeout_protocol(timeout_s: float) -> type[HttpToolsProtocol]:
@@ -126,7 +41,7 @@ def header_timeout_protocol(timeout_s: float) -> type[HttpToolsProtocol]:
         _responses = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(CoalescingTransport(transport, self.loop))
+            super().connection_made(transport)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
