@@ -36,6 +36,7 @@ from bench.harness import (
     uvicorn_server,
     web_env,
 )
+from bench.sink import Sink
 from relay.embedded import EmbeddedRedis
 from relay.tokens import CallbackTokens
 
@@ -60,21 +61,6 @@ def subscribe(web_url: str, admin: str, url: str) -> None:
         f"{web_url}/v1/subscriptions", json={"url": url}, headers={"Authorization": f"Bearer {admin}"}, timeout=10
     )
     response.raise_for_status()
-
-
-def sink_stats(sink_url: str) -> dict[str, Any]:
-    stats: dict[str, Any] = httpx.get(f"{sink_url}/stats", timeout=30).json()
-    return stats
-
-
-def wait_for_arrivals(sink_url: str, count: int, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        # Polled on its count alone: the arrival list is fetched once, at the end.
-        stats = httpx.get(f"{sink_url}/count", timeout=30).json()
-        if stats["count"] >= count or time.monotonic() > deadline:
-            return sink_stats(sink_url)
-        time.sleep(0.25)
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -114,7 +100,9 @@ def run(options: Options) -> SectionResult:
             filled = callbacks.fill(web.url, paths, bodies, count=backlog, nonce=f"{nonce}b")
             with relay_worker(env) as worker:
                 started = time.time()
-                stats = wait_for_arrivals(sink.url, backlog, timeout_s=max(120.0, backlog / 50))
+                subscriber = Sink(sink.url)
+                subscriber.wait(backlog, timeout_s=max(120.0, backlog / 50))
+                stats = subscriber.stats()
                 cpu = cpu_seconds(worker.pid)
                 times = sorted(at for _, at, _ in stats["arrivals"])
                 distinct = len({task for task, _, _ in stats["arrivals"]})
@@ -133,9 +121,10 @@ def run(options: Options) -> SectionResult:
                     ("idle", IDLE_RATE, IDLE_COUNT),
                     ("rate", options.e2e_rate, int(options.e2e_rate * options.e2e_duration_s)),
                 ):
-                    httpx.delete(f"{sink.url}/stats", timeout=10)
+                    subscriber.clear()
                     sent = callbacks.at_rate(web.url, paths, bodies, rate=rate, count=count, nonce=f"{nonce}{label}")
-                    result = _latency(sent, wait_for_arrivals(sink.url, count, timeout_s=30))
+                    subscriber.wait(count, timeout_s=30)
+                    result = _latency(sent, subscriber.stats())
                     latency[label] = {"rate": rate, **result}
     data = {"stack": stack.name, "throughput": throughput, "latency": latency}
     return SectionResult(data=data, markdown=_markdown(data))

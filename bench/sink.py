@@ -6,6 +6,7 @@ bench sent, so it can match the two) and when it arrived, on the wall clock and 
 (``time.perf_counter``, what the tunnel's senders stamp). It checks that each request carries a ``webhook-signature``
 and counts those that do not, without verifying (that is the subscriber's cost, not the relay's). ``GET /count`` is
 what to poll (how many arrived, how many distinct keys); ``GET /stats`` returns every arrival; ``DELETE`` forgets.
+:class:`Sink` is how a bench section reads it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import orjson
 
 arrivals: list[tuple[str, float, float]] = []
@@ -59,3 +61,26 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         keys.add(key)
     await send({"type": "http.response.start", "status": 204, "headers": []})
     await send({"type": "http.response.body", "body": b""})
+
+
+class Sink:
+    """A sink served at ``url``, read from the bench's process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.url}/stats", timeout=30).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        """``count``, ``unsigned`` and ``arrivals``: ``[key, wall time, monotonic time]`` in order of arrival."""
+        stats: dict[str, Any] = httpx.get(f"{self.url}/stats", timeout=30).json()
+        return stats
+
+    def wait(self, at_least: int, timeout_s: float, *, distinct: bool = False, poll_s: float = 0.25) -> None:
+        """Until ``at_least`` requests (or distinct keys) arrived, or ``timeout_s`` passed: polled on the counts alone,
+        so the arrival list is fetched once, afterwards."""
+        deadline = time.monotonic() + timeout_s
+        field = "distinct" if distinct else "count"
+        while httpx.get(f"{self.url}/count", timeout=30).json()[field] < at_least and time.monotonic() < deadline:
+            time.sleep(poll_s)

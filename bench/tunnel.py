@@ -49,6 +49,7 @@ from bench.harness import (
     uvicorn_server,
     web_env,
 )
+from bench.sink import Sink
 from bench.webhook_sender import body
 from relay.embedded import EmbeddedRedis
 from tests.conftest import ADMIN_TOKEN
@@ -91,38 +92,23 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-class _Target:
-    """The local server both clients forward to (bench/sink.py in its own process), seen from this one."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def clear(self) -> None:
-        httpx.delete(f"{self.url}/stats", timeout=30).raise_for_status()
-
-    def distinct(self) -> int:
-        count: int = httpx.get(f"{self.url}/count", timeout=30).json()["distinct"]
-        return count
-
-    def arrivals(self) -> list[tuple[str, float]]:
-        """(event id, when it arrived on the monotonic clock) for every request, in order of arrival."""
-        stats = httpx.get(f"{self.url}/stats", timeout=30).json()
-        return [(event_id, at) for event_id, _, at in stats["arrivals"]]
+def _arrivals(target: Sink, sent: dict[str, float]) -> list[tuple[str, float]]:
+    """(event id, when it arrived on the monotonic clock) for every request to the target, once every event sent
+    arrived (or 120 s passed: the rest are lost), in order of arrival."""
+    target.wait(len(sent), timeout_s=120, distinct=True, poll_s=0.05)
+    time.sleep(0.3)  # anything forwarded twice arrives by now
+    return [(event_id, at) for event_id, _, at in target.stats()["arrivals"]]
 
 
-def _drained(target: _Target, sent: dict[str, float]) -> dict[str, Any]:
-    outcome = _outcome(target, sent)
-    arrivals = [at for _, at in target.arrivals()]
-    outcome["events_per_s"] = round((len(sent) - 1) / (max(arrivals) - min(arrivals)))
+def _drained(target: Sink, sent: dict[str, float]) -> dict[str, Any]:
+    arrivals = _arrivals(target, sent)
+    outcome = _outcome(sent, arrivals)
+    times = [at for _, at in arrivals]
+    outcome["events_per_s"] = round((len(sent) - 1) / (max(times) - min(times)))
     return outcome
 
 
-def _outcome(target: _Target, sent: dict[str, float]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while target.distinct() < len(sent) and time.monotonic() < deadline:  # else counted as lost below
-        time.sleep(0.05)
-    time.sleep(0.3)  # anything forwarded twice arrives by now
-    arrivals = target.arrivals()
+def _outcome(sent: dict[str, float], arrivals: list[tuple[str, float]]) -> dict[str, Any]:
     ids = [event_id for event_id, _ in arrivals]
     first_at: dict[str, float] = {}
     for event_id, at in arrivals:
@@ -138,7 +124,7 @@ def _outcome(target: _Target, sent: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _measure(relay: Server, target: _Target, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
+def _measure(relay: Server, target: Sink, client: str, env: dict[str, str], tag: str) -> dict[str, Any]:
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
     channel = httpx.post(f"{relay.url}/v1/tunnels", json={"mode": "raw"}, headers=admin).json()
     url = f"{relay.url}/t/{channel['channel']}"
@@ -165,12 +151,12 @@ def _measure(relay: Server, target: _Target, client: str, env: dict[str, str], t
         print(f"bench tunnel: {client} drain {results['drain']}", file=sys.stderr, flush=True)
         target.clear()
         sent = _burst(url, f"{tag}-burst")
-        results["burst"] = _outcome(target, sent)
+        results["burst"] = _outcome(sent, _arrivals(target, sent))
         print(f"bench tunnel: {client} burst {results['burst']}", file=sys.stderr, flush=True)
         for rate, duration_s in PACED:
             target.clear()
             sent = _paced(url, f"{tag}-{rate}", rate, duration_s)
-            results[f"paced_{rate}"] = _outcome(target, sent)
+            results[f"paced_{rate}"] = _outcome(sent, _arrivals(target, sent))
             print(f"bench tunnel: {client} {rate}/s {results[f'paced_{rate}']}", file=sys.stderr, flush=True)
         return results
     finally:
@@ -191,7 +177,7 @@ def _installed(tmp: Path) -> tuple[Path, str]:
     return venv / "bin" / "python", "a fresh virtualenv with `pip install .`"
 
 
-def _startup(relay: Server, target: _Target, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+def _startup(relay: Server, target: Sink, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     """Seconds from launching ``relay tunnel`` to its first forwarded event (one buffered), and to import the CLI."""
     python, where = _installed(tmp)
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -208,9 +194,9 @@ def _startup(relay: Server, target: _Target, env: dict[str, str], tmp: Path) -> 
         started = time.perf_counter()
         process = TunnelProcess([*args, "--key", channel["read_secret"]], env, relay=[str(python.parent / "relay")])
         try:
-            wait_for(lambda: target.distinct() > 0, 30, "the buffered event at the target")
+            target.wait(1, timeout_s=30, poll_s=0.02)
             cpu.append(cpu_seconds(process.proc.pid))
-            event_id, at = target.arrivals()[0]
+            event_id, _, at = target.stats()["arrivals"][0]
             to_first.append(at - started)
             assert event_id == marker
         finally:
@@ -243,7 +229,7 @@ def run(options: Options) -> SectionResult:
         }
         stack = available_stacks()[-1]
         with uvicorn_server("sink", "bench.sink:app", env={}, stack=stack) as sink, relay_serve(env) as relay:
-            target = _Target(sink.url)
+            target = Sink(sink.url)
             startup = _startup(relay, target, env, Path(tmp))
             for n in range(options.rounds):
                 order = CLIENTS if n % 2 == 0 else CLIENTS[::-1]

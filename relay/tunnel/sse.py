@@ -1,13 +1,11 @@
 """Reading a Server-Sent Events stream (the relay's tunnel stream) from the bytes it arrives in.
 
 Parsed per chunk, not per line through a text decoder: a chunk holds one event or a buffer read's worth, and the
-data stays bytes (it is JSON, which orjson reads as bytes). Lines end in LF or CRLF (the relay sends LF); a field
-with no colon, a comment (``:``) and a ``retry`` field are passed over.
+data stays bytes (it is JSON, which orjson reads as bytes). Lines end in LF or CRLF (the relay sends LF); a line
+that names no field read here (a comment ``:``, ``retry``, anything else) is passed over.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 Event = tuple[str, str | None, bytes]  # (event, id, data); event defaults to "message"
 
@@ -46,11 +44,3 @@ class SSEParser:
             elif name == b"event":
                 self._event = value.decode(errors="replace")
         return events
-
-
-async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
-    """Each event of a stream read as byte chunks (``response.aiter_bytes()``)."""
-    parser = SSEParser()
-    async for chunk in chunks:
-        for event in parser.feed(chunk):
-            yield event

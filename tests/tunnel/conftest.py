@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +20,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from relay.tunnel.sse import Event, SSEParser
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.servers import run_server, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """Each event of a stream read as byte chunks (``response.aiter_bytes()``), with the client's own parser."""
+    parser = SSEParser()
+    async for chunk in chunks:
+        for event in parser.feed(chunk):
+            yield event
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:

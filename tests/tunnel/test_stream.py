@@ -14,9 +14,9 @@ import pytest
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.tunnel.sse import sse_events
 from tests.conftest import ADMIN
 from tests.servers import run_server
+from tests.tunnel.conftest import sse_events
 
 pytestmark = pytest.mark.anyio
 
